@@ -1,0 +1,182 @@
+"""Score face images with MesoNet: P(real), 0 = deepfake/Face2Face, 1 = real.
+
+    python deepfakes_images.py                      # test_images/, recursively
+    python deepfakes_images.py faces/ one.jpg --output results.csv
+    python deepfakes_images.py --weights meso4-f2f --threshold 0.5
+
+Images are prepared exactly as the original example: RGB, resized to 256x256 with
+nearest-neighbour (Keras `load_img`), scaled to [0, 1]. They should already be face
+crops (see extract_faces.py for videos and photos). An image inside a folder named
+df/, fake/ or real/ gets that label, and accuracy per class is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import reporting
+from reporting import P_REAL_MEANING
+
+logger = logging.getLogger("deepfakes_images")
+
+COLUMNS = ["path", "p_real", "prediction", "label", "weights", "error"]
+
+
+def iter_batches(paths, batch_size):
+    """(paths, uint8 batch, failures) per batch of decodable images."""
+    import numpy as np
+
+    from pipeline import MediaError, load_face_crop
+
+    good, crops, failed = [], [], []
+    for path in paths:
+        try:
+            crops.append(load_face_crop(path))
+            good.append(path)
+        except MediaError as e:
+            failed.append((path, e.reason))
+        if len(crops) == batch_size:
+            yield good, np.stack(crops), failed
+            good, crops, failed = [], [], []
+    if crops or failed:
+        yield good, (np.stack(crops) if crops else None), failed
+
+
+def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True):
+    """One row per image: path, p_real, prediction, label (from folders) or error."""
+    from tqdm import tqdm
+
+    rows = []
+    bar = tqdm(total=len(paths), unit="img", disable=not progress or len(paths) < 2,
+               file=sys.stderr)
+    for good, batch, failed in iter_batches(paths, batch_size):
+        for path, reason in failed:
+            logger.error("%s: %s", path, reason)
+            rows.append({"path": str(path), "label": reporting.label_from_path(path),
+                         "error": reason})
+        if batch is not None:
+            for path, p in zip(good, classifier.predict(batch)[:, 0]):
+                rows.append({"path": str(path), "p_real": round(float(p), 6),
+                             "prediction": reporting.prediction_of(float(p), threshold),
+                             "label": reporting.label_from_path(path)})
+        bar.update(len(good) + len(failed))
+    bar.close()
+    return rows
+
+
+def summarize(rows, threshold) -> dict:
+    scored = [r for r in rows if r.get("p_real") is not None]
+    out = {"n_images": len(rows), "n_scored": len(scored), "n_failed": len(rows) - len(scored)}
+    if scored:
+        out["mean_p_real"] = round(sum(r["p_real"] for r in scored) / len(scored), 6)
+        out["n_predicted_fake"] = sum(r["prediction"] == "fake" for r in scored)
+    per_class = {}
+    for label in ("fake", "real"):
+        labelled = [r for r in scored if r.get("label") == label]
+        if labelled:
+            correct = sum(r["prediction"] == label for r in labelled)
+            per_class[label] = {"n": len(labelled), "correct": correct,
+                                "accuracy": round(correct / len(labelled), 6)}
+    if per_class:
+        out["accuracy_per_class"] = per_class
+        n = sum(c["n"] for c in per_class.values())
+        out["accuracy"] = round(sum(c["correct"] for c in per_class.values()) / n, 6)
+    return out
+
+
+def describe_weights(classifier) -> str:
+    from classifiers import ORIGINAL_WEIGHTS
+
+    name = classifier.weights
+    trained = ORIGINAL_WEIGHTS[name][3] if name in ORIGINAL_WEIGHTS else "see its model card"
+    return f"{name} ({classifier.model.name}; trained on {trained})"
+
+
+def print_summary(summary, classifier, threshold, file=sys.stdout):
+    print(f"Weights: {describe_weights(classifier)}", file=file)
+    print(f"{P_REAL_MEANING}; predicted fake when P(real) <= {threshold}", file=file)
+    print(f"Scored {summary['n_scored']} of {summary['n_images']} images"
+          f" ({summary['n_failed']} failed)", file=file)
+    if summary["n_scored"]:
+        print(f"Average P(real): {summary['mean_p_real']:.4f}", file=file)
+        share = summary["n_predicted_fake"] / summary["n_scored"]
+        print(f"Classified as forged: {summary['n_predicted_fake']} of {summary['n_scored']}"
+              f" ({100 * share:.1f} %)", file=file)
+    for label, c in summary.get("accuracy_per_class", {}).items():
+        print(f"Accuracy on {label}: {c['correct']}/{c['n']} ({100 * c['accuracy']:.1f} %)",
+              file=file)
+    if "accuracy" in summary:
+        print(f"Accuracy overall: {100 * summary['accuracy']:.1f} %", file=file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from classifiers import DEFAULT_WEIGHTS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("paths", nargs="*", default=["test_images"],
+                   help="image files or folders (recursive); default: test_images/")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                   help=f"weights name or file (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"],
+                   help="architecture (default: the one the weights were made for)")
+    p.add_argument("--batch-size", type=int, default=64, help="faces per prediction batch")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="P(real) above this is predicted real (default 0.5)")
+    p.add_argument("--output", help="write per-image results to FILE.csv or FILE.json")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    reporting.setup_logging(args.verbose)
+    try:
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1; received {args.batch_size}")
+        reporting.check_output_path(args.output)
+        missing = [p for p in args.paths if not Path(p).exists()]
+        for p in missing:
+            logger.error("%s: no such file or folder", p)
+        from pipeline import IMAGE_SUFFIXES, list_media
+
+        paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
+        from classifiers import load_classifier
+
+        classifier = load_classifier(args.model, args.weights)
+    except (ValueError, OSError) as e:
+        logger.error("%s", e)
+        return 2
+    classifier.batch_size = args.batch_size
+    rows = [{"path": p, "error": "no such file or folder"} for p in missing]
+    rows += score_images(paths, classifier, args.batch_size, args.threshold,
+                         progress=not args.no_progress)
+    for row in rows:
+        row["weights"] = classifier.weights
+    summary = summarize(rows, args.threshold)
+    if args.output:
+        meta = {"weights": classifier.weights, "model": classifier.model.name,
+                "threshold": args.threshold, "p_real": P_REAL_MEANING, "summary": summary}
+        reporting.write_results(args.output, rows, COLUMNS, meta)
+        logger.info("Wrote %d rows to %s", len(rows), args.output)
+    else:
+        for row in rows:
+            if row.get("p_real") is not None:
+                print(f"{row['p_real']:.4f}  {row['prediction']:<4}  {row['path']}")
+        print()
+    print_summary(summary, classifier, args.threshold)
+    if summary["n_failed"]:
+        print("Failed:", file=sys.stderr)
+        for row in rows:
+            if row.get("error"):
+                print(f"  {row['path']}: {row['error']}", file=sys.stderr)
+    return 0 if summary["n_scored"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

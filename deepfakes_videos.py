@@ -1,0 +1,164 @@
+"""Score videos (and images) end to end: one verdict per video.
+
+    python deepfakes_videos.py data/sample_video.mp4
+    python deepfakes_videos.py clips/ --output verdicts.csv --aggregate vote --timeline plots/
+
+Per video: faces found in --frames sampled frames, aligned as the original MesoNet,
+scored by the network, aggregated two ways, both always reported:
+  mean_p_real  mean P(real) over faces (the paper's per-video score)
+  vote_real    share of faces with P(real) > 0.5 (what the released code printed)
+P(real): 0 = deepfake/Face2Face, 1 = real. `prediction` is `real` or `fake` by
+--aggregate and --threshold, or `no_face` when no face was found, `error` when the
+file could not be read. With --all-faces every person is tracked and the video's
+score is that of its most forged-looking person.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import reporting
+from reporting import P_REAL_MEANING
+
+logger = logging.getLogger("deepfakes_videos")
+
+COLUMNS = ["video", "n_frames_sampled", "n_faces", "n_tracks", "mean_p_real", "vote_real",
+           "prediction", "weights", "error"]
+FRAME_COLUMNS = ["source", "frame", "time_s", "top", "right", "bottom", "left", "center_y",
+                 "center_x", "side", "rotation_deg", "track", "p_real"]
+
+
+def plot_timeline(result, path, weights: str, threshold: float) -> None:
+    """A PNG of P(real) over time, one line per tracked person, for a person to look at."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
+    for track in result.tracks():
+        faces = [f for f in result.faces if f.track == track]
+        ax.plot([f.time_s for f in faces], [f.p_real for f in faces], "o-", ms=3,
+                label=f"person {track}" if len(result.tracks()) > 1 else "P(real) per frame")
+    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold}")
+    mean = result.score("mean")
+    if mean is not None:
+        ax.axhline(mean, color="tab:red", lw=1, label=f"mean {mean:.3f}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("P(real)")
+    ax.set_title(f"{Path(result.source).name}: {result.verdict('mean', threshold)}"
+                 f" ({weights}; 0 = forged, 1 = real)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from classifiers import DEFAULT_WEIGHTS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("paths", nargs="+", help="videos, images or folders (recursive)")
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                   help=f"weights name or file (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"])
+    p.add_argument("--frames", type=int, default=30,
+                   help="frames sampled evenly per video (default 30; benchmarks often use 32)")
+    p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    p.add_argument("--aggregate", choices=["mean", "vote"], default="mean",
+                   help="which per-video score decides `prediction` (default: mean, the paper)")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--all-faces", action="store_true",
+                   help="score every face, tracked per person (default: the largest face)")
+    p.add_argument("--output", help="per-video results to FILE.csv or FILE.json")
+    p.add_argument("--frames-output", help="per-face scores to FILE.csv or FILE.json")
+    p.add_argument("--timeline", metavar="DIR", help="write a P(real)-over-time PNG per video")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the videos already in --output and skip them")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    reporting.setup_logging(args.verbose)
+    try:
+        if args.frames < 1:
+            raise ValueError(f"--frames must be at least 1; received {args.frames}")
+        reporting.check_output_path(args.output)
+        reporting.check_output_path(args.frames_output)
+        if args.resume and not args.output:
+            raise ValueError("--resume needs --output")
+        from classifiers import load_classifier
+        from pipeline import FaceFinder, list_media
+
+        classifier = load_classifier(args.model, args.weights)
+        finder = FaceFinder(args.detector)
+    except (ValueError, OSError) as e:
+        logger.error("%s", e)
+        return 2
+    from tqdm import tqdm
+
+    from pipeline import MediaError, VideoResult, analyze, face_rows
+
+    rows, face_table = [], []
+    if args.resume and Path(args.output).exists():
+        if args.output.endswith(".json"):
+            rows = json.loads(Path(args.output).read_text())["results"]
+        else:
+            import csv
+
+            with open(args.output, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+    done = {r["video"] for r in rows}
+    sources = [s for s in list_media(args.paths) if str(s) not in done]
+    meta = {"weights": classifier.weights, "model": classifier.model.name,
+            "aggregate": args.aggregate, "threshold": args.threshold,
+            "frames": args.frames, "detector": args.detector, "p_real": P_REAL_MEANING}
+    for source in tqdm(sources, unit="video", disable=args.no_progress or len(sources) < 2,
+                       file=sys.stderr):
+        try:
+            result = analyze(source, classifier, finder, args.frames, args.all_faces)
+        except MediaError as e:
+            logger.error("%s", e)
+            result = VideoResult(str(source), error=e.reason)
+        row = {**result.summary(args.aggregate, args.threshold), "weights": classifier.weights}
+        rows.append(row)
+        face_table += face_rows(result)
+        if args.output:  # after every video: an interruption loses nothing already done
+            reporting.write_results(args.output, rows, COLUMNS, meta)
+        if args.frames_output:
+            reporting.write_results(args.frames_output, face_table, FRAME_COLUMNS, meta)
+        if args.timeline and result.faces:
+            plot_timeline(result, Path(args.timeline) / f"{source.stem}.png",
+                          classifier.weights, args.threshold)
+        if not args.output:
+            score = lambda k: "-" if row[k] in (None, "") else f"{float(row[k]):.4f}"  # noqa: E731
+            print(f"{row['prediction']:<7}  mean {score('mean_p_real')}  vote "
+                  f"{score('vote_real')}  faces {row['n_faces']:>3}/{row['n_frames_sampled']:<3} "
+                  f"{row['video']}" + (f"  ({row['error']})" if row["error"] else ""))
+    print(f"Weights: {classifier.weights} ({classifier.model.name}). {P_REAL_MEANING}. "
+          f"Prediction by {args.aggregate} > {args.threshold}.")
+    counts = {}
+    for r in rows:
+        counts[r["prediction"]] = counts.get(r["prediction"], 0) + 1
+    print("Videos: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if args.output:
+        print(f"Results written to {args.output}")
+    scored = sum(r["prediction"] in ("real", "fake", "no_face") for r in rows)
+    return 0 if scored or not rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

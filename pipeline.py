@@ -1,0 +1,599 @@
+"""Frames -> faces -> aligned 256x256 crops -> P(real) -> one verdict per video.
+
+Faithful to the original MesoNet `pipeline.py` in geometry (`find_coordinates`,
+`get_aligned_face`), and fixed where the original was wrong: crops are fed to the
+network as [0, 1] inputs (uint8, rescaled in the graph), each sampled frame is
+decoded once, and boxes found on downscaled frames are mapped back to source pixels.
+
+Conventions: images are uint8 RGB, H x W x 3; boxes are (top, right, bottom, left)
+in source pixels, as face_recognition gives them; centres are (y, x); P(real) is the
+network's sigmoid, 0 = deepfake/Face2Face, 1 = real.
+
+face_recognition (dlib) and OpenCV are imported when first used, so importing this
+module is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+CROP_SIZE = 256
+FRAME_SUBSAMPLE_COUNT = 30  # frames sampled per video, as the original deepfakes scripts
+MAX_IMAGE_PIXELS = 120_000_000  # larger images are refused with a clear error
+DETECT_MAX_SIDE = 640  # frames are downscaled to this long side for the full-frame search
+TRACK_MARGIN = 0.6  # search zone around the last face, in face sizes (sampled frames are far apart)
+TRACK_FACE_PX = 110  # the tracked zone is scaled so the last face is this tall (HOG's sweet spot)
+AGGREGATIONS = ("mean", "vote")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
+                  ".flv", ".3gp", ".ts"}
+
+
+class MediaError(ValueError):
+    """A file that cannot be read as an image or video; the message names the file."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------------------
+# Reading images and videos
+
+
+def _to_rgb_array(img) -> np.ndarray:
+    """A PIL image of any mode as uint8 RGB (16-bit and float images are rescaled)."""
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(a, "L")
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def open_image(path):
+    """Open an image with PIL, with a clear MediaError for every way it can fail."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "no such file")
+    if path.is_dir():
+        raise MediaError(path, "is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+    try:
+        img = Image.open(path)
+    except UnidentifiedImageError:
+        raise MediaError(path, "not an image (unknown or unsupported format)") from None
+    except Exception as e:
+        raise MediaError(path, f"cannot open image: {e}") from None
+    w, h = img.size
+    if w * h > MAX_IMAGE_PIXELS:
+        raise MediaError(path, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "
+                               f"limit of {MAX_IMAGE_PIXELS / 1e6:.0f}")
+    return img
+
+
+def read_image(path) -> np.ndarray:
+    """The first frame of an image file as uint8 RGB, H x W x 3."""
+    img = open_image(path)
+    try:
+        img.load()
+        return _to_rgb_array(img)
+    except Exception as e:  # truncated data, bad chunks, decoder errors
+        raise MediaError(path, f"cannot decode image (corrupt or truncated?): {e}") from None
+
+
+def load_face_crop(path) -> np.ndarray:
+    """A face image prepared as the original example did: RGB, 256x256 nearest, uint8.
+
+    (Keras 2's `load_img(target_size=(256, 256))` = PIL convert('RGB') + resize NEAREST.)
+    """
+    from PIL import Image
+
+    img = open_image(path)
+    try:
+        img.load()
+        rgb = Image.fromarray(_to_rgb_array(img))
+    except Exception as e:
+        raise MediaError(path, f"cannot decode image (corrupt or truncated?): {e}") from None
+    if rgb.size != (CROP_SIZE, CROP_SIZE):
+        rgb = rgb.resize((CROP_SIZE, CROP_SIZE), Image.NEAREST)
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+@dataclass
+class Frame:
+    index: int  # 0-based decoded frame index
+    time_s: float
+    image: np.ndarray  # uint8 RGB, H x W x 3
+
+
+def sample_indices(n_frames: int, count: int | None) -> list[int]:
+    """`count` frame indices spread evenly over [0, n_frames), first and last included."""
+    if n_frames <= 0:
+        return []
+    if count is None or count >= n_frames:
+        return list(range(n_frames))
+    if count <= 1:
+        return [0]
+    return sorted({round(i * (n_frames - 1) / (count - 1)) for i in range(count)})
+
+
+def _pil_frames(path, img, count, indices) -> Iterator[Frame]:
+    """Frames of a still or animated image (GIF, WebP, APNG) through PIL."""
+    n = getattr(img, "n_frames", 1)
+    wanted = sorted(set(indices)) if indices is not None else sample_indices(n, count)
+    t = 0.0  # milliseconds since the first frame
+    for i in range(n):
+        try:
+            img.seek(i)
+            if i in wanted:
+                img.load()
+                yield Frame(i, t / 1000.0, _to_rgb_array(img))
+        except EOFError:
+            return
+        except Exception as e:
+            if i == 0:
+                raise MediaError(path, f"cannot decode image (corrupt or truncated?): {e}") from None
+            logger.warning("%s: stopped at frame %d: %s", path, i, e)
+            return
+        t += float(img.info.get("duration", 0) or 0)
+
+
+def _ffmpeg_reason(text: str) -> str:
+    """A short reason from ffmpeg's stderr, for a file it could not open."""
+    if "moov atom not found" in text:
+        return "truncated or incomplete video (no index: 'moov atom not found')"
+    if "does not contain any stream" in text or "matches no streams" in text:
+        return "no video stream (audio only?)"
+    if "Invalid data found" in text:
+        return "not an image or video (unrecognised data)"
+    lines = [ln for ln in text.splitlines() if ln.strip() and "===" not in ln]
+    return f"cannot read video: {lines[-1][:200] if lines else 'unknown ffmpeg error'}"
+
+
+def _ffmpeg_frames(path, count, indices) -> Iterator[Frame]:
+    """Sampled video frames, decoded once: ffmpeg's select filter pipes only those frames."""
+    import imageio_ffmpeg
+
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+        meta = next(reader)
+        reader.close()
+    except (OSError, RuntimeError, StopIteration) as e:
+        raise MediaError(path, _ffmpeg_reason(str(e))) from None
+    fps = float(meta.get("fps") or 0) or 25.0
+    duration = float(meta.get("duration") or 0)
+    width, height = meta["size"]
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(path, f"frames are {width}x{height}, over the limit")
+    if indices is None:
+        n_est = int(round(duration * fps)) if duration > 0 and math.isfinite(duration) else 0
+        if n_est <= 0:  # no duration in the container: count frames (one extra pass)
+            n_est, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+        indices = sample_indices(n_est, count)
+    indices = sorted(set(int(i) for i in indices))
+    if not indices:
+        raise MediaError(path, "video has no frames")
+    # Frame i is the i-th frame at the container's nominal rate, as imageio (and so the
+    # original) reads it: the fps filter makes variable-rate video constant first, then
+    # select passes on only the sampled frames, so nothing else is converted or piped.
+    select = "+".join(f"eq(n\\,{i})" for i in indices)
+    reader = imageio_ffmpeg.read_frames(
+        str(path), pix_fmt="rgb24",
+        output_params=["-vf", f"fps={fps!r}:start_time=0,select='{select}'", "-fps_mode", "passthrough"])
+    try:
+        meta = next(reader)
+        width, height = meta["size"]
+        k = 0
+        for k, raw in enumerate(reader):
+            if k >= len(indices):
+                break
+            image = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
+            yield Frame(indices[k], indices[k] / fps, image)
+    except (OSError, RuntimeError) as e:
+        raise MediaError(path, f"cannot decode video (corrupt?): {_ffmpeg_reason(str(e))}") from None
+    finally:
+        reader.close()
+
+
+def iter_frames(path, count: int | None = FRAME_SUBSAMPLE_COUNT,
+                indices=None) -> Iterator[Frame]:
+    """Yield `count` frames spread evenly over an image or video (or the given indices).
+
+    A still image is a one-frame video. The kind of file is decided by its content:
+    whatever PIL opens is an image (animated GIF/WebP included), the rest goes to ffmpeg.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "no such file")
+    if path.is_dir():
+        raise MediaError(path, "is a folder")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+    try:
+        img = Image.open(path)
+    except (UnidentifiedImageError, OSError):
+        img = None
+    if img is not None:
+        w, h = img.size
+        if w * h > MAX_IMAGE_PIXELS:
+            raise MediaError(path, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over "
+                                   f"the limit of {MAX_IMAGE_PIXELS / 1e6:.0f}")
+        yield from _pil_frames(path, img, count, indices)
+        return
+    yield from _ffmpeg_frames(path, count, indices)
+
+
+def list_media(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES) -> list[Path]:
+    """Files named on the command line, plus media files found recursively in folders."""
+    found = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(f for f in p.rglob("*") if f.is_file()
+                            and f.suffix.lower() in suffixes and not f.name.startswith("."))
+        else:
+            found.append(p)  # a named file is tried whatever its name; errors say why
+    return found
+
+
+# --------------------------------------------------------------------------------------
+# Finding faces
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    import cv2
+
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _scale_box(box, scale: float, origin=(0, 0), shape=None):
+    """A box found on an image scaled by `scale` (and cut at `origin`) in source pixels."""
+    top, right, bottom, left = box
+    y0, x0 = origin
+    out = [round(y0 + top / scale), round(x0 + right / scale),
+           round(y0 + bottom / scale), round(x0 + left / scale)]
+    if shape is not None:
+        h, w = shape[:2]
+        out = [max(0, out[0]), min(w, out[1]), min(h, out[2]), max(0, out[3])]
+    return tuple(out)
+
+
+def box_height(box) -> int:
+    return box[2] - box[0]
+
+
+def _iou(a, b) -> float:
+    """Intersection over union of two (top, right, bottom, left) boxes."""
+    inter = (max(0, min(a[1], b[1]) - max(a[3], b[3]))
+             * max(0, min(a[2], b[2]) - max(a[0], b[0])))
+    area = lambda x: (x[1] - x[3]) * (x[2] - x[0])  # noqa: E731
+    return inter / max(1, area(a) + area(b) - inter)
+
+
+class FaceFinder:
+    """Finds faces with face_recognition (dlib), tracking the last face as the original.
+
+    detector: 'hog' (default, fast on CPU) or 'cnn' (dlib's MMOD CNN; uses CUDA when
+    dlib was built with it). Boxes are (top, right, bottom, left) in source pixels.
+    """
+
+    def __init__(self, detector: str = "hog", cnn_rescue: bool = True):
+        if detector not in ("hog", "cnn"):
+            raise ValueError(f"Unknown detector {detector!r}; known detectors: hog, cnn")
+        import face_recognition  # loads dlib and the HOG detector (cheap); CNN on first use
+
+        self._fr = face_recognition
+        self.detector = detector
+        # HOG misses profiles and strongly tilted heads; when it loses a face it saw in the
+        # previous sampled frame, dlib's CNN looks once in the small zone around it
+        self.cnn_rescue = cnn_rescue and detector == "hog"
+        self.last_box = None
+        self.misses = 0
+
+    def reset(self) -> None:
+        self.last_box, self.misses = None, 0
+
+    def detect(self, image: np.ndarray, upsample: int = 1, model: str | None = None):
+        """All faces in an image as boxes in its own pixels."""
+        return self._fr.face_locations(image, number_of_times_to_upsample=upsample,
+                                       model=model or self.detector)
+
+    def detect_full(self, frame: np.ndarray):
+        """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE."""
+        scale = min(1.0, DETECT_MAX_SIDE / max(frame.shape[:2]))
+        # The original upsampled full frames twice to catch small faces; we keep that
+        # for small frames and after a miss, and save it on large ones.
+        upsample = 2 if scale == 1.0 or self.misses else 1
+        if self.misses >= 3:  # a long scene with no face: look cheaply (original's acceleration)
+            upsample = 1
+        small = _resize(frame, scale)
+        return [_scale_box(b, scale, shape=frame.shape) for b in self.detect(small, upsample)]
+
+    def _detect_near(self, frame: np.ndarray, box, model: str | None = None):
+        """Faces in the zone around the last face, scaled so that face is ~TRACK_FACE_PX tall.
+
+        HOG finds upright faces only; when the zone has none, the zone is tried again
+        rotated by +-15 and +-30 degrees (tilted heads), and boxes are mapped back.
+        """
+        import cv2
+
+        top, right, bottom, left = box
+        size = max(bottom - top, right - left, 1)
+        m = round(TRACK_MARGIN * size)
+        h, w = frame.shape[:2]
+        y0, y1 = max(0, top - m), min(h, bottom + m)
+        x0, x1 = max(0, left - m), min(w, right + m)
+        if y1 - y0 < 8 or x1 - x0 < 8:
+            return []
+        scale = min(4.0, TRACK_FACE_PX / size)
+        zone = _resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), scale)
+        boxes = self.detect(zone, 0, model)
+        if boxes or model == "cnn":  # the CNN needs no rotated retries
+            return [_scale_box(b, scale, (y0, x0), frame.shape) for b in boxes]
+        zh, zw = zone.shape[:2]
+        for angle in (15, -15, 30, -30):
+            rot = cv2.getRotationMatrix2D((zw / 2, zh / 2), angle, 1.0)
+            found = self.detect(cv2.warpAffine(zone, rot, (zw, zh), borderMode=cv2.BORDER_REFLECT_101), 0)
+            if found:
+                back = cv2.invertAffineTransform(rot)
+                out = []
+                for t, r, b, l in found:
+                    cx, cy = back @ np.array([(l + r) / 2, (t + b) / 2, 1.0])
+                    half_w, half_h = (r - l) / 2, (b - t) / 2
+                    out.append(_scale_box((cy - half_h, cx + half_w, cy + half_h, cx - half_w),
+                                          scale, (y0, x0), frame.shape))
+                return out
+        return []
+
+    def find_largest(self, frame: np.ndarray):
+        """The tracked face of a frame (or None): near the last face first, else the
+        largest face of the whole frame (the original's pop_largest_location)."""
+        boxes = []
+        if self.last_box is not None:
+            boxes = self._detect_near(frame, self.last_box)
+            if not boxes and self.cnn_rescue and self.misses == 0:
+                boxes = self._detect_near(frame, self.last_box, "cnn")
+            if boxes:  # the one that continues the track, not a neighbour in the zone
+                boxes = [max(boxes, key=lambda b: _iou(b, self.last_box))]
+        if not boxes:
+            boxes = self.detect_full(frame)
+        if not boxes:
+            self.misses += 1
+            return None
+        self.misses = 0
+        self.last_box = max(boxes, key=box_height)
+        return self.last_box
+
+    def landmarks(self, frame: np.ndarray, boxes):
+        """68-point landmarks (face_recognition's dict of parts) for each box."""
+        return self._fr.face_landmarks(frame, list(boxes))
+
+
+# --------------------------------------------------------------------------------------
+# Alignment, exactly as the original find_coordinates / get_aligned_face
+
+
+def find_coordinates(landmark: dict, K: float = 2.2):
+    """((center_y, center_x), side, rotation_deg) of a face, as the original computes them.
+
+    Centre: between nose tip and bridge. Side: K x max(eye-eye, eye-mouth) distance.
+    Rotation: angle of the eye -> mouth axis from vertical, in degrees.
+    """
+    E1 = np.mean(landmark["left_eye"], axis=0)
+    E2 = np.mean(landmark["right_eye"], axis=0)
+    E = (E1 + E2) / 2
+    N = np.mean(landmark["nose_tip"], axis=0) / 2 + np.mean(landmark["nose_bridge"], axis=0) / 2
+    B = (np.mean(landmark["top_lip"], axis=0) + np.mean(landmark["bottom_lip"], axis=0)) / 2
+    side = max(np.linalg.norm(E1 - E2), np.linalg.norm(B - E)) * K
+    if B[1] == E[1]:
+        rotation = 90.0 if B[0] > E[0] else -90.0
+    else:
+        rotation = float(np.degrees(np.arctan((B[0] - E[0]) / (B[1] - E[1]))))
+    return (math.floor(N[1]), math.floor(N[0])), math.floor(side), rotation
+
+
+def aligned_face(frame: np.ndarray, center, side: int, rotation: float,
+                 l_factor: float = 1.3, size: int = CROP_SIZE) -> np.ndarray:
+    """The face square, de-rotated and resized to size x size (uint8 RGB).
+
+    The original cut a patch, rotated it by -rotation (scipy, reflect padding) and took
+    the central 2*floor(1.3*side/2) pixels; one affine warp does the same here.
+    """
+    import cv2
+
+    length = int(side) * l_factor
+    crop = max(2, 2 * int(length // 2))  # the original's slice [dl - l//2, dl + l//2)
+    cy, cx = center[0] - 0.5, center[1] - 0.5  # centre of the original's integer slice
+    # rotate about the centre, then shift the crop's top-left corner to the origin
+    m = cv2.getRotationMatrix2D((cx, cy), -rotation, 1.0)
+    m[:, 2] += (crop - 1) / 2.0 - np.array([cx, cy])
+    square = cv2.warpAffine(frame, m, (crop, crop), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT_101)
+    interp = cv2.INTER_AREA if crop > size else cv2.INTER_CUBIC
+    return cv2.resize(square, (size, size), interpolation=interp)
+
+
+# --------------------------------------------------------------------------------------
+# Per-video analysis
+
+
+@dataclass
+class Face:
+    """One face in one frame: where it is, how it was aligned, what the network said."""
+    frame: int
+    time_s: float
+    box: tuple  # (top, right, bottom, left), source pixels
+    center: tuple  # (y, x), source pixels
+    side: int
+    rotation_deg: float
+    track: int = 0
+    p_real: float | None = None
+    crop: np.ndarray | None = field(default=None, repr=False)
+
+    def row(self) -> dict:
+        top, right, bottom, left = self.box
+        return {"frame": self.frame, "time_s": round(self.time_s, 3), "top": top, "right": right,
+                "bottom": bottom, "left": left, "center_y": self.center[0],
+                "center_x": self.center[1], "side": self.side,
+                "rotation_deg": round(self.rotation_deg, 3), "track": self.track,
+                "p_real": None if self.p_real is None else round(float(self.p_real), 6)}
+
+
+def aggregate(p_real, method: str = "mean") -> float | None:
+    """One score per video: 'mean' P(real) (the paper) or 'vote', the share of faces with
+    P(real) > 0.5 (the released code). None when there is no face."""
+    if method not in AGGREGATIONS:
+        raise ValueError(f"Unknown aggregation {method!r}; known: {', '.join(AGGREGATIONS)}")
+    p = np.asarray(p_real, dtype=np.float64).ravel()
+    if p.size == 0:
+        return None
+    return float(p.mean()) if method == "mean" else float((p > 0.5).mean())
+
+
+@dataclass
+class VideoResult:
+    source: str
+    n_frames_sampled: int = 0
+    faces: list = field(default_factory=list)
+    frame_shape: tuple | None = None
+    error: str | None = None
+
+    @property
+    def n_faces(self) -> int:
+        return len(self.faces)
+
+    def scores(self, track: int | None = None) -> list[float]:
+        return [f.p_real for f in self.faces
+                if f.p_real is not None and (track is None or f.track == track)]
+
+    def tracks(self) -> list[int]:
+        return sorted({f.track for f in self.faces})
+
+    def score(self, method: str = "mean") -> float | None:
+        """The video's score: over all faces, or, with several people, the lowest
+        (most forged-looking) of the per-person scores, so one forged face is found."""
+        tracks = self.tracks()
+        if len(tracks) <= 1:
+            return aggregate(self.scores(), method)
+        return min(aggregate(self.scores(t), method) for t in tracks)
+
+    def verdict(self, method: str = "mean", threshold: float = 0.5) -> str:
+        """'real', 'fake', 'no_face' or 'error'."""
+        if self.error:
+            return "error"
+        s = self.score(method)
+        if s is None:
+            return "no_face"
+        return "real" if s > threshold else "fake"
+
+    def summary(self, method: str = "mean", threshold: float = 0.5) -> dict:
+        return {"video": self.source, "n_frames_sampled": self.n_frames_sampled,
+                "n_faces": self.n_faces, "n_tracks": len(self.tracks()),
+                "mean_p_real": _round(self.score("mean")), "vote_real": _round(self.score("vote")),
+                "prediction": self.verdict(method, threshold), "error": self.error}
+
+
+def _round(x):
+    return None if x is None else round(float(x), 6)
+
+
+class Tracker:
+    """Groups faces of successive frames into people by overlap with their last box."""
+
+    def __init__(self):
+        self.last: dict[int, tuple] = {}
+
+    def assign(self, boxes) -> list[int]:
+        pairs = sorted(((_iou(b, last), i, t) for i, b in enumerate(boxes)
+                        for t, last in self.last.items()), reverse=True)
+        ids, used = [None] * len(boxes), set()
+        for overlap, i, t in pairs:
+            if overlap < 0.2:
+                break
+            if ids[i] is None and t not in used:
+                ids[i], _ = t, used.add(t)
+        for i, b in enumerate(boxes):
+            if ids[i] is None:
+                ids[i] = max(self.last, default=-1) + 1
+                self.last[ids[i]] = b
+            self.last[ids[i]] = b
+        return ids
+
+
+def extract_faces(path, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE_COUNT,
+                  all_faces: bool = False, indices=None) -> VideoResult:
+    """Find and align faces in sampled frames of a video or image (no scoring).
+
+    By default the largest face per frame, tracked as the original; with all_faces,
+    every face, grouped into tracks (one per person).
+    """
+    result = VideoResult(str(path))
+    finder.reset()
+    tracker = Tracker()
+    for frame in iter_frames(path, frames, indices):
+        result.n_frames_sampled += 1
+        result.frame_shape = frame.image.shape
+        if all_faces:
+            boxes = finder.detect_full(frame.image)
+            tracks = tracker.assign(boxes)
+        else:
+            box = finder.find_largest(frame.image)
+            boxes, tracks = ([box], [0]) if box is not None else ([], [])
+        if not boxes:
+            continue
+        for box, track, marks in zip(boxes, tracks, finder.landmarks(frame.image, boxes)):
+            center, side, rotation = find_coordinates(marks)
+            result.faces.append(Face(frame.index, frame.time_s, tuple(int(v) for v in box),
+                                     center, side, rotation, track,
+                                     crop=aligned_face(frame.image, center, side, rotation)))
+    return result
+
+
+def score_faces(result: VideoResult, classifier, keep_crops: bool = False) -> VideoResult:
+    """Fill in P(real) for every face of a result, in one batched prediction."""
+    if result.faces:
+        p = classifier.predict(np.stack([f.crop for f in result.faces]))[:, 0]
+        for face, value in zip(result.faces, p):
+            face.p_real = float(value)
+    if not keep_crops:
+        for face in result.faces:
+            face.crop = None
+    return result
+
+
+def analyze(path, classifier, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE_COUNT,
+            all_faces: bool = False, keep_crops: bool = False, indices=None) -> VideoResult:
+    """Faces of a video or image, scored: the whole pipeline for one file."""
+    return score_faces(extract_faces(path, finder, frames, all_faces, indices), classifier,
+                       keep_crops)
+
+
+def face_rows(result: VideoResult) -> list[dict]:
+    return [{"source": result.source, **f.row()} for f in result.faces]
+
+
+__all__ = ["MediaError", "read_image", "load_face_crop", "iter_frames", "list_media",
+           "FaceFinder", "find_coordinates", "aligned_face", "aggregate", "extract_faces",
+           "score_faces", "analyze", "VideoResult", "Face", "face_rows"]
