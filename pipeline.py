@@ -31,6 +31,7 @@ MAX_IMAGE_PIXELS = 120_000_000  # larger images are refused with a clear error
 DETECT_MAX_SIDE = 640  # frames are downscaled to this long side for the full-frame search
 TRACK_MARGIN = 0.6  # search zone around the last face, in face sizes (sampled frames are far apart)
 TRACK_FACE_PX = 110  # the tracked zone is scaled so the last face is this tall (HOG's sweet spot)
+MAX_HOLDS = 3  # frames in a row a face may be kept by landmark tracking without a detection
 AGGREGATIONS = ("mean", "vote")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
@@ -158,7 +159,7 @@ def _pil_frames(path, img, count, indices) -> Iterator[Frame]:
 def _ffmpeg_reason(text: str) -> str:
     """A short reason from ffmpeg's stderr, for a file it could not open."""
     if "moov atom not found" in text:
-        return "truncated or incomplete video (no index: 'moov atom not found')"
+        return "truncated or not a video (ffmpeg: 'moov atom not found')"
     if "does not contain any stream" in text or "matches no streams" in text:
         return "no video stream (audio only?)"
     if "Invalid data found" in text:
@@ -268,6 +269,19 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
+def _brighten_dark(image: np.ndarray) -> np.ndarray:
+    """A copy of a dark image with its mean brightness raised by a gamma curve, for the
+    detector only (HOG misses faces in dim rooms); crops keep the original pixels."""
+    import cv2
+
+    mean = float(image.mean()) / 255.0
+    if mean >= 0.3 or mean <= 0.01:
+        return image
+    gamma = math.log(0.45) / math.log(mean)  # maps the mean brightness to about 0.45
+    lut = (255.0 * (np.arange(256) / 255.0) ** gamma + 0.5).astype(np.uint8)
+    return cv2.LUT(image, lut)
+
+
 def _scale_box(box, scale: float, origin=(0, 0), shape=None):
     """A box found on an image scaled by `scale` (and cut at `origin`) in source pixels."""
     top, right, bottom, left = box
@@ -309,11 +323,12 @@ class FaceFinder:
         # HOG misses profiles and strongly tilted heads; when it loses a face it saw in the
         # previous sampled frame, dlib's CNN looks once in the small zone around it
         self.cnn_rescue = cnn_rescue and detector == "hog"
-        self.last_box = None
-        self.misses = 0
+        self.reset()
 
     def reset(self) -> None:
         self.last_box, self.misses = None, 0
+        self.last_coords = self.last_thumb = None  # the last face's geometry and look
+        self.holds = 0  # consecutive frames kept by landmark tracking alone
 
     def detect(self, image: np.ndarray, upsample: int = 1, model: str | None = None):
         """All faces in an image as boxes in its own pixels."""
@@ -321,15 +336,25 @@ class FaceFinder:
                                        model=model or self.detector)
 
     def detect_full(self, frame: np.ndarray):
-        """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE."""
+        """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE.
+
+        Cheapest first: one upsampling; then, for a dark frame, a brightened copy; then, for
+        a small frame, two upsamplings as the original did (faces down to ~20 px), which
+        a long scene with no face skips after 3 misses (the original's acceleration).
+        """
         scale = min(1.0, DETECT_MAX_SIDE / max(frame.shape[:2]))
-        # The original upsampled full frames twice to catch small faces; we keep that
-        # for small frames and after a miss, and save it on large ones.
-        upsample = 2 if scale == 1.0 or self.misses else 1
-        if self.misses >= 3:  # a long scene with no face: look cheaply (original's acceleration)
-            upsample = 1
         small = _resize(frame, scale)
-        return [_scale_box(b, scale, shape=frame.shape) for b in self.detect(small, upsample)]
+        attempts = [(small, 1)]
+        bright = _brighten_dark(small)
+        if bright is not small:
+            attempts.append((bright, 1))
+        if scale == 1.0 and self.misses < 3:
+            attempts.append((small, 2))
+        for image, upsample in attempts:
+            boxes = self.detect(image, upsample)
+            if boxes:
+                return [_scale_box(b, scale, shape=frame.shape) for b in boxes]
+        return []
 
     def _detect_near(self, frame: np.ndarray, box, model: str | None = None):
         """Faces in the zone around the last face, scaled so that face is ~TRACK_FACE_PX tall.
@@ -348,7 +373,7 @@ class FaceFinder:
         if y1 - y0 < 8 or x1 - x0 < 8:
             return []
         scale = min(4.0, TRACK_FACE_PX / size)
-        zone = _resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), scale)
+        zone = _brighten_dark(_resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), scale))
         boxes = self.detect(zone, 0, model)
         if boxes or model == "cnn":  # the CNN needs no rotated retries
             return [_scale_box(b, scale, (y0, x0), frame.shape) for b in boxes]
@@ -367,24 +392,57 @@ class FaceFinder:
                 return out
         return []
 
-    def find_largest(self, frame: np.ndarray):
-        """The tracked face of a frame (or None): near the last face first, else the
-        largest face of the whole frame (the original's pop_largest_location)."""
+    def track(self, frame: np.ndarray):
+        """The tracked face of a frame as (box, landmarks, coordinates), or None.
+
+        In order: HOG near the last face (upright, then rotated); landmark tracking (the
+        landmark predictor on the last box, kept only when the face it finds agrees with
+        the last one in place, size, angle and look; at most MAX_HOLDS frames in a row);
+        dlib's CNN near the last face; finally the largest face of the whole frame (the
+        original's pop_largest_location).
+        """
         boxes = []
         if self.last_box is not None:
             boxes = self._detect_near(frame, self.last_box)
-            if not boxes and self.cnn_rescue and self.misses == 0:
-                boxes = self._detect_near(frame, self.last_box, "cnn")
             if boxes:  # the one that continues the track, not a neighbour in the zone
                 boxes = [max(boxes, key=lambda b: _iou(b, self.last_box))]
+            elif self.misses == 0:
+                held = self._hold(frame)
+                if held is not None:
+                    return held
+                if self.cnn_rescue:
+                    boxes = self._detect_near(frame, self.last_box, "cnn")
         if not boxes:
             boxes = self.detect_full(frame)
         if not boxes:
             self.misses += 1
             return None
+        box = max(boxes, key=box_height)
+        marks = self.landmarks(frame, [box])[0]
+        return self._accept(frame, box, marks, find_coordinates(marks), held=False)
+
+    def _accept(self, frame, box, marks, coords, held: bool):
         self.misses = 0
-        self.last_box = max(boxes, key=box_height)
-        return self.last_box
+        self.holds = self.holds + 1 if held else 0
+        self.last_box, self.last_coords = box, coords
+        self.last_thumb = _thumbnail(frame, coords)
+        return box, marks, coords
+
+    def _hold(self, frame):
+        """Landmark tracking: the last box, kept if its landmarks still show the same face."""
+        if self.holds >= MAX_HOLDS or self.last_coords is None:
+            return None
+        marks = self.landmarks(frame, [self.last_box])[0]
+        coords = find_coordinates(marks)
+        (cy, cx), side, rot = coords
+        (ly, lx), lside, lrot = self.last_coords
+        if not (math.hypot(cy - ly, cx - lx) < 0.25 * lside and 0.8 < side / max(lside, 1) < 1.25
+                and abs(rot - lrot) < 15):
+            return None
+        thumb = _thumbnail(frame, coords)
+        if np.corrcoef(thumb.ravel(), self.last_thumb.ravel())[0, 1] < 0.5:
+            return None
+        return self._accept(frame, self.last_box, marks, coords, held=True)
 
     def landmarks(self, frame: np.ndarray, boxes):
         """68-point landmarks (face_recognition's dict of parts) for each box."""
@@ -433,6 +491,16 @@ def aligned_face(frame: np.ndarray, center, side: int, rotation: float,
                             borderMode=cv2.BORDER_REFLECT_101)
     interp = cv2.INTER_AREA if crop > size else cv2.INTER_CUBIC
     return cv2.resize(square, (size, size), interpolation=interp)
+
+
+def _thumbnail(frame: np.ndarray, coords) -> np.ndarray:
+    """A 32x32 grey version of the aligned face, to tell whether a face is still there."""
+    import cv2
+
+    center, side, rotation = coords
+    small = cv2.resize(aligned_face(frame, center, side, rotation, size=64), (32, 32),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------
@@ -557,14 +625,13 @@ def extract_faces(path, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE
         result.frame_shape = frame.image.shape
         if all_faces:
             boxes = finder.detect_full(frame.image)
+            found = [(b, m, find_coordinates(m))
+                     for b, m in zip(boxes, finder.landmarks(frame.image, boxes))]
             tracks = tracker.assign(boxes)
         else:
-            box = finder.find_largest(frame.image)
-            boxes, tracks = ([box], [0]) if box is not None else ([], [])
-        if not boxes:
-            continue
-        for box, track, marks in zip(boxes, tracks, finder.landmarks(frame.image, boxes)):
-            center, side, rotation = find_coordinates(marks)
+            hit = finder.track(frame.image)
+            found, tracks = ([hit], [0]) if hit is not None else ([], [])
+        for (box, _, (center, side, rotation)), track in zip(found, tracks):
             result.faces.append(Face(frame.index, frame.time_s, tuple(int(v) for v in box),
                                      center, side, rotation, track,
                                      crop=aligned_face(frame.image, center, side, rotation)))

@@ -1,0 +1,103 @@
+"""deepfakes_images.py as a user runs it: outputs, labels, and every kind of bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_script
+
+
+@pytest.fixture(scope="module")
+def odd_images(tmp_path_factory, reference):
+    """A folder of valid images in unusual formats next to broken files."""
+    folder = tmp_path_factory.mktemp("odd")
+    real = folder / "real"
+    real.mkdir()
+    face = Image.open(reference / "test_images/real/real00240.jpg").convert("RGB")
+    face.convert("L").save(real / "gray.png")
+    face.convert("RGBA").save(real / "rgba.png")
+    face.convert("CMYK").save(real / "cmyk.jpg")
+    sixteen = (np.asarray(face.convert("L"), np.uint16) * 257)
+    Image.fromarray(sixteen).save(real / "sixteen_bit.png")
+    assert Image.open(real / "sixteen_bit.png").mode.startswith("I")
+    bad = folder / "bad"
+    bad.mkdir()
+    (bad / "text.jpg").write_text("this is not an image")
+    (bad / "empty.jpg").write_bytes(b"")
+    data = (reference / "test_images/real/real00772.jpg").read_bytes()
+    (bad / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    Image.new("L", (11_000, 11_000)).save(bad / "huge.png")  # 121 megapixels, a small file
+    return folder
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_sample_images_score_and_report(tmp_path):
+    out = tmp_path / "r.csv"
+    proc = run_script("deepfakes_images.py", "--weights", "meso4-df", "--output", out)
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(out)
+    assert list(rows[0])[:4] == ["path", "p_real", "prediction", "label"]
+    assert {r["label"] for r in rows} == {"fake", "real"}
+    assert all(0 <= float(r["p_real"]) <= 1 and r["weights"] == "meso4-df" for r in rows)
+    assert "0 = deepfake/Face2Face, 1 = real" in proc.stdout
+    assert "Accuracy on fake" in proc.stdout and "Average P(real)" in proc.stdout
+
+
+def test_unusual_formats_score_and_broken_files_are_reported(odd_images, tmp_path):
+    out = tmp_path / "r.json"
+    proc = run_script("deepfakes_images.py", odd_images, "--output", out,
+                      "--weights", "meso4-df")
+    assert proc.returncode == 0, proc.stderr  # some images scored: success
+    rows = {r["path"].split("/")[-1]: r for r in json.loads(out.read_text())["results"]}
+    for name in ("gray.png", "rgba.png", "cmyk.jpg", "sixteen_bit.png"):
+        assert 0 <= rows[name]["p_real"] <= 1, name
+        assert rows[name]["label"] == "real"
+    # 16-bit is rescaled, not clipped: it scores like the 8-bit grey version
+    assert rows["sixteen_bit.png"]["p_real"] == pytest.approx(rows["gray.png"]["p_real"], abs=0.02)
+    reasons = {name: rows[name]["error"] for name in
+               ("text.jpg", "empty.jpg", "truncated.jpg", "huge.png")}
+    assert "not an image" in reasons["text.jpg"]
+    assert "empty file" in reasons["empty.jpg"]
+    assert "truncated" in reasons["truncated.jpg"]
+    assert "megapixels" in reasons["huge.png"]
+    for name in reasons:
+        assert f"{name}: " in proc.stderr  # each failure named with its reason
+
+
+def test_nothing_scored_exits_non_zero(odd_images):
+    proc = run_script("deepfakes_images.py", odd_images / "bad", odd_images / "missing.jpg",
+                      "--weights", "meso4-df")
+    assert proc.returncode == 1
+    assert "missing.jpg: no such file or folder" in proc.stderr
+    assert "Scored 0 of 5 images" in proc.stdout
+
+
+@pytest.mark.parametrize("weights, message", [
+    ("meso9-xx", "Unknown weights 'meso9-xx'"),
+    ("/nonexistent/w.h5", "w.h5 does not exist"),
+])
+def test_bad_weights_fail_before_any_work(weights, message):
+    proc = run_script("deepfakes_images.py", "--weights", weights)
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+def test_weights_of_the_wrong_architecture(reference):
+    proc = run_script("deepfakes_images.py", "--model", "meso4", "--weights",
+                      reference / "weights/MesoInception_DF.h5")
+    assert proc.returncode == 2 and "does not fit meso4" in proc.stderr
+    proc = run_script("deepfakes_images.py", "--model", "meso4", "--weights", "mesoinception4-df")
+    assert proc.returncode == 2 and "are for mesoinception4, not meso4" in proc.stderr
+
+
+def test_output_must_be_csv_or_json(tmp_path):
+    proc = run_script("deepfakes_images.py", "--output", tmp_path / "r.txt")
+    assert proc.returncode == 2 and "must end in .csv or .json" in proc.stderr

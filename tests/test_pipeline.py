@@ -1,0 +1,190 @@
+"""The video pipeline on real videos: frames, faces, geometry, scores, verdicts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import pipeline
+from conftest import run_script
+
+
+def test_sampled_frames_are_the_frames_imageio_reads(fixtures):
+    """Hamilton is variable-rate (275 decoded frames, 300 at its nominal 29.97 fps): frame
+    i must be imageio's (and so the original's) frame i, decoded once."""
+    import imageio_ffmpeg
+
+    path = fixtures / "videos/short_hamilton_clip.mp4"
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    w, h = meta["size"]
+    every = [np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in reader]
+    frames = list(pipeline.iter_frames(path, 30))
+    assert len(every) == 300 and len(frames) == 30
+    assert [f.index for f in frames][:3] == [0, 10, 21] and frames[-1].index == 299
+    for f in frames:
+        np.testing.assert_array_equal(f.image, every[f.index])
+        assert f.time_s == pytest.approx(f.index / 29.97)
+
+
+def _geometry_errors(reference, name, result):
+    ref = json.loads((reference / "reference_face_geometry.json").read_text())[name]
+    ours = {f.frame: f for f in result.faces}
+    errors = []
+    for key, r in ref["frames"].items():
+        f = ours.get(int(key))
+        if f is None:
+            continue
+        errors.append((np.hypot(f.center[0] - r["center_yx"][0], f.center[1] - r["center_yx"][1])
+                       / r["length"], abs(f.side - r["length"]) / r["length"],
+                       abs(f.rotation_deg - r["rotation_deg"])))
+    return ref, np.array(errors)
+
+
+@pytest.mark.parametrize("name, strict", [("liveportrait_d0_frontal_face_3s.mp4", True),
+                                          ("short_hamilton_clip.mp4", False)])
+def test_face_geometry_agrees_with_the_original_pipeline(reference, fixtures, finder, name, strict):
+    ref = json.loads((reference / "reference_face_geometry.json").read_text())[name]
+    result = pipeline.extract_faces(fixtures / "videos" / name, finder,
+                                    indices=range(0, ref["n_frames"], ref["sampled_every"]))
+    ref, err = _geometry_errors(reference, name, result)
+    # faces in at least as many sampled frames as the original found
+    assert len(result.faces) >= len(ref["frames"])
+    within = (err[:, 0] <= 0.05) & (err[:, 1] <= 0.10) & (err[:, 2] <= 3.0)
+    if strict:  # one frontal face: every frame within the tolerances
+        assert within.all(), err
+    else:
+        # a dark stage with tilted and profile heads: dlib's HOG and CNN boxes seed the
+        # landmark predictor differently there, and at frame 110 the original's box is
+        # wrong (its upscale never ran). The typical frame must still agree.
+        assert within.mean() >= 0.5, err
+        assert np.median(err[:, 0]) <= 0.05 and np.median(err[:, 1]) <= 0.10
+        assert np.median(err[:, 2]) <= 3.0
+
+
+def test_real_videos_score_real_with_meso4_df(fixtures, finder, meso4_df):
+    for name in ("liveportrait_d0_frontal_face_3s.mp4", "short_hamilton_clip.mp4"):
+        result = pipeline.analyze(fixtures / "videos" / name, meso4_df, finder, frames=30)
+        assert result.n_faces >= 20
+        assert result.score("mean") > 0.5, name
+        assert result.verdict("mean") == "real"
+        assert 0 <= result.score("vote") <= 1
+
+
+def test_aggregations_are_named_and_distinct():
+    p = [0.9, 0.6, 0.45, 0.1]
+    assert pipeline.aggregate(p, "mean") == pytest.approx(0.5125)
+    assert pipeline.aggregate(p, "vote") == pytest.approx(0.5)
+    assert pipeline.aggregate([], "mean") is None
+    with pytest.raises(ValueError, match="known: mean, vote"):
+        pipeline.aggregate(p, "median")
+
+
+def test_still_image_is_a_one_frame_video_and_no_face_is_not_real(fixtures, finder, meso4_df):
+    face = pipeline.analyze(fixtures / "faces/obama.jpg", meso4_df, finder)
+    assert face.n_frames_sampled == 1 and face.n_faces == 1
+    empty = pipeline.analyze(fixtures / "no_face/skimage_brick.png", meso4_df, finder)
+    assert empty.n_faces == 0 and empty.verdict() == "no_face"
+    assert empty.summary()["mean_p_real"] is None  # never NaN, never "real"
+
+
+def test_every_face_is_tracked_with_all_faces(fixtures, finder, meso4_df):
+    result = pipeline.analyze(fixtures / "faces/two_people.jpg", meso4_df, finder, all_faces=True)
+    assert result.n_faces == 2 and result.tracks() == [0, 1]
+    assert result.score("mean") == pytest.approx(min(f.p_real for f in result.faces))
+    largest = pipeline.analyze(fixtures / "faces/two_people.jpg", meso4_df, finder)
+    assert largest.n_faces == 1
+
+
+def test_animated_webp_is_read_as_a_video(fixtures, finder):
+    path = need_dev(fixtures) / "ghost_orig_real.webp"
+    frames = list(pipeline.iter_frames(path, 10))
+    assert len(frames) == 10 and frames[0].image.shape == (560, 464, 3)
+    assert frames[1].time_s > 0
+    assert pipeline.extract_faces(path, finder, 5).n_faces == 5
+
+
+def need_dev(fixtures):
+    folder = fixtures / "videos_dev"
+    if not folder.exists():
+        pytest.skip(f"{folder} is absent")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bad_media(tmp_path_factory, fixtures):
+    import imageio_ffmpeg
+
+    folder = tmp_path_factory.mktemp("bad_media")
+    data = (fixtures / "videos/short_hamilton_clip.mp4").read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes.mp4").write_text("not a video")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "sine=duration=1", str(folder / "audio_only.mp4")], check=True)
+    (folder / "good.mp4").write_bytes((fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4")
+                                      .read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("truncated.mp4", "truncated"), ("empty.mp4", "empty file"),
+    ("notes.mp4", "not a video"), ("audio_only.mp4", "no video stream"),
+    ("missing.mp4", "no such file")])
+def test_bad_videos_raise_clear_errors(bad_media, name, reason):
+    with pytest.raises(pipeline.MediaError, match=reason) as info:
+        list(pipeline.iter_frames(bad_media / name))
+    assert name in str(info.value)
+
+
+def test_deepfakes_videos_batch_goes_on_and_writes_everything(bad_media, fixtures, tmp_path):
+    out, faces, plots = tmp_path / "v.csv", tmp_path / "f.json", tmp_path / "plots"
+    proc = run_script("deepfakes_videos.py", bad_media, fixtures / "no_face/skimage_coffee.png",
+                      "--weights", "meso4-df", "--frames", "8", "--output", out,
+                      "--frames-output", faces, "--timeline", plots)
+    assert proc.returncode == 0, proc.stderr
+    with open(out, newline="") as f:
+        rows = {r["video"].split("/")[-1]: r for r in csv.DictReader(f)}
+    assert list(next(iter(rows.values())))[:7] == [
+        "video", "n_frames_sampled", "n_faces", "n_tracks", "mean_p_real", "vote_real",
+        "prediction"]
+    assert rows["good.mp4"]["prediction"] == "real" and rows["good.mp4"]["n_faces"] == "8"
+    assert rows["skimage_coffee.png"]["prediction"] == "no_face"
+    assert rows["skimage_coffee.png"]["mean_p_real"] == ""
+    for name in ("truncated.mp4", "empty.mp4", "notes.mp4", "audio_only.mp4"):
+        assert rows[name]["prediction"] == "error" and rows[name]["error"]
+        assert name in proc.stderr
+    per_face = json.loads(faces.read_text())
+    assert len(per_face["results"]) == 8 and "0 = deepfake" in per_face["p_real"]
+    assert (plots / "good.png").stat().st_size > 5000
+    # resume: the videos already in the output are kept and skipped
+    again = run_script("deepfakes_videos.py", bad_media, "--weights", "meso4-df", "--frames",
+                       "8", "--output", out, "--resume")
+    assert again.returncode == 0
+    with open(out, newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+
+
+def test_extract_faces_writes_crops_and_manifest_and_resumes(fixtures, tmp_path):
+    args = ["extract_faces.py", fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4",
+            fixtures / "faces/two_people.jpg", "--frames", "5", "--output", tmp_path,
+            "--all-faces"]
+    proc = run_script(*args)
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["source", "frame", "time_s", "top", "right", "bottom", "left",
+                             "center_y", "center_x", "side", "rotation_deg", "track", "crop_path"]
+    assert len(rows) == 7  # 5 frames of one face, 2 people in the photo
+    from PIL import Image
+
+    for r in rows:
+        assert Image.open(tmp_path / r["crop_path"]).size == (256, 256)
+    again = run_script(*args)
+    assert "2 already done" in again.stdout
+    with open(tmp_path / "manifest.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 7
