@@ -547,6 +547,8 @@ class VideoResult:
     faces: list = field(default_factory=list)
     frame_shape: tuple | None = None
     error: str | None = None
+    #: frame index -> (downscaled frame, scale), when asked for with keep_frames
+    frames: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_faces(self) -> int:
@@ -611,11 +613,12 @@ class Tracker:
 
 
 def extract_faces(path, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE_COUNT,
-                  all_faces: bool = False, indices=None) -> VideoResult:
+                  all_faces: bool = False, indices=None, keep_frames: int = 0) -> VideoResult:
     """Find and align faces in sampled frames of a video or image (no scoring).
 
     By default the largest face per frame, tracked as the original; with all_faces,
-    every face, grouped into tracks (one per person).
+    every face, grouped into tracks (one per person). keep_frames > 0 keeps a copy of
+    each sampled frame downscaled to that long side (for showing boxes to a person).
     """
     result = VideoResult(str(path))
     finder.reset()
@@ -623,6 +626,9 @@ def extract_faces(path, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE
     for frame in iter_frames(path, frames, indices):
         result.n_frames_sampled += 1
         result.frame_shape = frame.image.shape
+        if keep_frames:
+            scale = min(1.0, keep_frames / max(frame.image.shape[:2]))
+            result.frames[frame.index] = (_resize(frame.image, scale), scale)
         if all_faces:
             boxes = finder.detect_full(frame.image)
             found = [(b, m, find_coordinates(m))
@@ -651,10 +657,11 @@ def score_faces(result: VideoResult, classifier, keep_crops: bool = False) -> Vi
 
 
 def analyze(path, classifier, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE_COUNT,
-            all_faces: bool = False, keep_crops: bool = False, indices=None) -> VideoResult:
+            all_faces: bool = False, keep_crops: bool = False, indices=None,
+            keep_frames: int = 0) -> VideoResult:
     """Faces of a video or image, scored: the whole pipeline for one file."""
-    return score_faces(extract_faces(path, finder, frames, all_faces, indices), classifier,
-                       keep_crops)
+    return score_faces(extract_faces(path, finder, frames, all_faces, indices, keep_frames),
+                       classifier, keep_crops)
 
 
 def face_rows(result: VideoResult) -> list[dict]:

@@ -1,0 +1,289 @@
+"""A web page and HTTP API to check an image or a video with MesoNet.
+
+    python app.py                         # http://127.0.0.1:8000/
+    python app.py --host 0.0.0.0 --port 8080 --max-upload-mb 100 --workers 2
+
+API: POST /api/v1/analyze (multipart field `file`; optional `weights`, `frames`,
+`aggregate`, `threshold`), GET /api/v1/health, GET /api/v1/weights; OpenAPI docs at
+/docs. P(real): 0 = deepfake/Face2Face, 1 = real.
+
+The model and the face detector load once, at start-up. Analyses run off the event
+loop on --workers threads; at most --queue requests wait, and one more is answered
+503 with Retry-After. Uploads go to temporary files that are always deleted; nothing
+is stored after the response; no name from the client ever reaches the file system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import logging
+import os
+import queue
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+import reporting
+from reporting import P_REAL_MEANING
+
+logger = logging.getLogger("app")
+WEB = Path(__file__).resolve().parent / "web"
+
+IMAGE_MAGIC = [(b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"),
+               (b"GIF89a", "gif"), (b"BM", "bmp"), (b"II*\x00", "tiff"), (b"MM\x00*", "tiff")]
+VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"avc1", b"qt  ", b"M4V ", b"3gp4", b"3gp5",
+                b"dash", b"MSNV", b"iso4", b"iso5", b"iso6", b"M4A ")
+
+
+def sniff(head: bytes) -> str | None:
+    """'image' or 'video' from a file's first bytes, or None for anything else."""
+    for magic, _ in IMAGE_MAGIC:
+        if head.startswith(magic):
+            return "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image"  # animated WebP is read as a video by the pipeline all the same
+    if head[4:8] == b"ftyp" and head[8:12] != b"M4A ":
+        return "video"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # Matroska / WebM
+        return "video"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):  # MPEG-PS / MPEG-1/2
+        return "video"
+    return None
+
+
+class Busy(Exception):
+    pass
+
+
+class Analyzer:
+    """Classifiers (one per weights, loaded once) and a pool of face finders."""
+
+    def __init__(self, default_weights: str, workers: int, queue_size: int, detector: str):
+        import classifiers
+        import pipeline
+
+        self.pipeline = pipeline
+        self.classifiers = {}
+        self.default_weights = default_weights
+        self.lock = threading.Lock()
+        self.get_classifier(default_weights)  # fail at start-up, not at the first request
+        self.finders: queue.Queue = queue.Queue()
+        for _ in range(workers):
+            self.finders.put(pipeline.FaceFinder(detector))
+        self.available = classifiers.available_weights()
+        self.slots = threading.BoundedSemaphore(workers + queue_size)
+        self.workers = workers
+
+    def get_classifier(self, weights: str):
+        import classifiers
+
+        with self.lock:
+            if weights not in self.classifiers:
+                self.classifiers[weights] = classifiers.load_classifier(weights=weights)
+                import numpy as np
+
+                self.classifiers[weights].predict(np.zeros((1, 256, 256, 3), np.uint8))
+            return self.classifiers[weights]
+
+    def describe(self, weights: str) -> dict:
+        import classifiers
+
+        trained = classifiers.ORIGINAL_WEIGHTS.get(weights, (None, None, None, None))[3]
+        if trained is None:
+            trained = "the project's training corpus (see weights/README.md)"
+        return {"name": weights, "trained_on": trained,
+                "note": "Scores are most reliable on forgeries like those the weights were "
+                        "trained on; on other generators they are less reliable."}
+
+    def analyze(self, path: str, kind: str, weights: str, frames: int, aggregate: str,
+                threshold: float) -> dict:
+        classifier = self.get_classifier(weights)
+        finder = self.finders.get()
+        try:
+            result = self.pipeline.analyze(path, classifier, finder, frames if kind == "video"
+                                           else 1, keep_crops=True, keep_frames=640)
+        finally:
+            self.finders.put(finder)
+        return render(result, kind, weights, aggregate, threshold, self.describe(weights))
+
+
+def _png64(image, fmt="JPEG") -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt, quality=85)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def render(result, kind, weights, aggregate, threshold, model) -> dict:
+    """The JSON answer: the scripts' fields, plus pictures for the page."""
+    import cv2
+    import numpy as np
+
+    summary = result.summary(aggregate, threshold)
+    words = {"real": "Likely real", "fake": "Likely forged", "no_face": "No face found"}
+    faces = []
+    for face in result.faces:
+        row = face.row()
+        small = cv2.resize(face.crop, (96, 96), interpolation=cv2.INTER_AREA)
+        row["crop"] = _png64(small)
+        faces.append(row)
+    # annotated frames: every frame of an image, up to 6 frames (spread) of a video
+    with_faces = sorted({f.frame for f in result.faces}) or sorted(result.frames)[:1]
+    pick = [with_faces[round(i)] for i in np.linspace(0, len(with_faces) - 1,
+                                                      min(6, len(with_faces)))] if with_faces else []
+    annotated = []
+    for index in dict.fromkeys(pick):
+        image, scale = result.frames[index]
+        image = image.copy()
+        for face in (f for f in result.faces if f.frame == index):
+            top, right, bottom, left = (round(v * scale) for v in face.box)
+            colour = (40, 180, 60) if face.p_real > threshold else (220, 40, 40)
+            cv2.rectangle(image, (left, top), (right, bottom), colour, 2)
+            cv2.putText(image, f"{face.p_real:.2f}", (left, max(12, top - 4)),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+        annotated.append({"frame": index, "image": _png64(image)})
+    return {"kind": kind, "weights": weights, "model": model, "p_real": P_REAL_MEANING,
+            "threshold": threshold, "aggregate": aggregate, **summary,
+            "video": None, "verdict": words[summary["prediction"]], "faces": faces,
+            "frames": annotated}
+
+
+def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int):
+    app = FastAPI(title="MesoNet", version="1.0",
+                  description="Is this face forged? MesoNet (Afchar et al., WIFS 2018). "
+                              + P_REAL_MEANING)
+
+    @app.middleware("http")
+    async def limit_upload_size(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_upload_bytes:
+            return JSONResponse({"detail": f"upload of {int(length)} bytes is over the limit "
+                                           f"of {max_upload_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(WEB / "index.html", media_type="text/html")
+
+    @app.get("/api/v1/health")
+    async def health():
+        return {"status": "ok", "weights_loaded": sorted(analyzer.classifiers),
+                "default_weights": analyzer.default_weights, "workers": analyzer.workers}
+
+    @app.get("/api/v1/weights")
+    async def weights():
+        return {"default": analyzer.default_weights,
+                "weights": [analyzer.describe(w) for w in analyzer.available]}
+
+    @app.post("/api/v1/analyze")
+    async def analyze(file: UploadFile | None = File(None), weights: str | None = Form(None),
+                      frames: int = Form(30), aggregate: str = Form("mean"),
+                      threshold: float = Form(0.5)):
+        if file is None:
+            raise HTTPException(422, "no file: send the image or video in the multipart "
+                                     "field `file`")
+        weights = weights or analyzer.default_weights
+        if weights not in analyzer.available:
+            raise HTTPException(422, f"unknown weights {weights!r}; available: "
+                                     f"{', '.join(analyzer.available)}")
+        if aggregate not in ("mean", "vote"):
+            raise HTTPException(422, "aggregate must be `mean` or `vote`")
+        if not 1 <= frames <= 300:
+            raise HTTPException(422, "frames must be between 1 and 300")
+        if not 0 < threshold < 1:
+            raise HTTPException(422, "threshold must be between 0 and 1")
+        fd, tmp = tempfile.mkstemp(prefix="mesonet-upload-")
+        try:
+            size = 0
+            with os.fdopen(fd, "wb") as out:
+                while chunk := await file.read(1 << 20):
+                    size += len(chunk)
+                    if size > max_upload_bytes:
+                        raise HTTPException(413, f"upload is over the limit of "
+                                                 f"{max_upload_bytes} bytes")
+                    out.write(chunk)
+            if size == 0:
+                raise HTTPException(400, "empty upload (0 bytes)")
+            with open(tmp, "rb") as f:
+                kind = sniff(f.read(32))
+            if kind is None:
+                raise HTTPException(415, "unsupported file type: send a JPEG, PNG, GIF, WebP, "
+                                         "BMP or TIFF image, or an MP4, MOV, WebM, MKV or AVI "
+                                         "video (decided by content, not by name)")
+            if kind == "image":
+                check_pixels(tmp, max_pixels)
+            if not analyzer.slots.acquire(blocking=False):
+                raise Busy()
+            try:
+                answer = await run_in_threadpool(analyzer.analyze, tmp, kind, weights, frames,
+                                                 aggregate, threshold)
+            finally:
+                analyzer.slots.release()
+            answer["video"] = file.filename if kind == "video" else None
+            answer["filename"] = file.filename
+            return answer
+        except Busy:
+            return JSONResponse({"detail": "busy: too many analyses waiting; retry shortly"},
+                                status_code=503, headers={"Retry-After": "5"})
+        except analyzer.pipeline.MediaError as e:
+            raise HTTPException(422, f"cannot read the upload: {e.reason}") from None
+        finally:
+            os.unlink(tmp)
+
+    def check_pixels(path, limit):
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+        except Exception:
+            raise HTTPException(422, "cannot read the upload: not a decodable image") from None
+        if w * h > limit:
+            raise HTTPException(413, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over "
+                                     f"the limit of {limit / 1e6:.0f} megapixels")
+
+    return app
+
+
+def main(argv=None) -> int:
+    from classifiers import DEFAULT_WEIGHTS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="default weights")
+    p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    p.add_argument("--workers", type=int, default=2, help="analyses run at once")
+    p.add_argument("--queue", type=int, default=8, help="analyses that may wait; more get 503")
+    p.add_argument("--max-upload-mb", type=float, default=50.0)
+    p.add_argument("--max-megapixels", type=float, default=40.0)
+    args = p.parse_args(argv)
+    reporting.setup_logging()
+    import uvicorn
+
+    try:
+        analyzer = Analyzer(args.weights, args.workers, args.queue, args.detector)
+    except (ValueError, OSError) as e:
+        logger.error("%s", e)
+        return 2
+    app = create_app(analyzer, int(args.max_upload_mb * 1e6), int(args.max_megapixels * 1e6))
+    logger.info("MesoNet at http://%s:%d/ (weights %s)", args.host, args.port, args.weights)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                limit_concurrency=args.workers + args.queue + 16)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

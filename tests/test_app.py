@@ -1,0 +1,195 @@
+"""The web service over real HTTP on 127.0.0.1, and its page in a real browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(reference):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--weights",
+                             "meso4-df", "--workers", "1", "--queue", "2",
+                             "--max-upload-mb", "20", "--max-megapixels", "40"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/api/v1/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {proc.stdout.read()}")
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("server did not start in 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def post(url, filename=None, content=None, fields=None, timeout=300):
+    """A multipart POST to /api/v1/analyze; returns (status, JSON, headers)."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for k, v in (fields or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                     .encode())
+    if filename is not None:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                     f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                     .encode() + content + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    req = urllib.request.Request(url + "/api/v1/analyze", data=body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read()), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), e.headers
+
+
+def test_health_and_docs(server):
+    with urllib.request.urlopen(server + "/api/v1/health") as r:
+        assert json.loads(r.read())["status"] == "ok"
+    with urllib.request.urlopen(server + "/openapi.json") as r:
+        assert "/api/v1/analyze" in json.loads(r.read())["paths"]
+    with urllib.request.urlopen(server + "/docs") as r:
+        assert r.status == 200
+
+
+def test_image_with_a_face(server, fixtures):
+    status, d, _ = post(server, "obama.jpg", (fixtures / "faces/obama.jpg").read_bytes())
+    assert status == 200, d
+    assert d["kind"] == "image" and d["n_faces"] == 1 and d["prediction"] in ("real", "fake")
+    assert 0 <= d["mean_p_real"] <= 1 and d["weights"] == "meso4-df"
+    assert "0 = deepfake/Face2Face, 1 = real" in d["p_real"]
+    assert d["faces"][0]["crop"].startswith("data:image/jpeg;base64,")
+    assert len(d["frames"]) == 1 and "Deepfake" in d["model"]["trained_on"]
+
+
+def test_video(server, fixtures):
+    path = fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4"
+    status, d, _ = post(server, "clip.mp4", path.read_bytes(),
+                        {"frames": "8", "aggregate": "vote"})
+    assert status == 200, d
+    assert d["kind"] == "video" and d["n_frames_sampled"] == 8 and d["n_faces"] == 8
+    assert d["aggregate"] == "vote" and d["vote_real"] is not None and d["mean_p_real"] > 0.5
+    assert [f["time_s"] for f in d["faces"]] == sorted(f["time_s"] for f in d["faces"])
+
+
+def test_image_without_a_face(server, fixtures):
+    status, d, _ = post(server, "cat.png", (fixtures / "no_face/skimage_chelsea_cat.png")
+                        .read_bytes())
+    assert status == 200 and d["prediction"] == "no_face" and d["mean_p_real"] is None
+    assert d["verdict"] == "No face found"
+
+
+@pytest.mark.parametrize("name, content, status, words", [
+    ("empty.jpg", b"", 400, "empty upload"),
+    ("photo.jpg", b"this is a text file, not a photo\n" * 10, 415, "unsupported file type"),
+])
+def test_bad_uploads(server, name, content, status, words):
+    got, d, _ = post(server, name, content)
+    assert got == status and words in d["detail"]
+
+
+def test_truncated_video(server, fixtures):
+    data = (fixtures / "videos/short_hamilton_clip.mp4").read_bytes()
+    status, d, _ = post(server, "cut.mp4", data[: len(data) // 3])
+    assert status == 422 and "truncated" in d["detail"]
+
+
+def test_no_file_and_bad_fields(server):
+    status, d, _ = post(server)
+    assert status == 422 and "no file" in d["detail"]
+    status, d, _ = post(server, "x.jpg", b"\xff\xd8\xff", {"weights": "../../etc/passwd"})
+    assert status == 422 and "unknown weights" in d["detail"]
+
+
+def test_huge_image_and_huge_upload(server, tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("L", (10_000, 10_000)).save(path)  # 100 megapixels in a small file
+    status, d, _ = post(server, "huge.png", path.read_bytes())
+    assert status == 413 and "megapixels" in d["detail"]
+    # a body over the limit is refused on its Content-Length, before it is sent
+    import http.client
+
+    host, port = server.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("POST", "/api/v1/analyze")
+    conn.putheader("Content-Type", "multipart/form-data; boundary=x")
+    conn.putheader("Content-Length", str(21_000_000))
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 413
+    assert "over the limit of 20000000 bytes" in json.loads(response.read())["detail"]
+    conn.close()
+
+
+def test_many_requests_at_once_get_answers_and_the_service_stays_up(server, fixtures):
+    photo = (fixtures / "faces/biden.jpg").read_bytes()
+    with ThreadPoolExecutor(12) as pool:
+        results = list(pool.map(lambda _: post(server, "b.jpg", photo), range(12)))
+    statuses = [s for s, _, _ in results]
+    assert set(statuses) <= {200, 503} and 200 in statuses
+    assert 503 in statuses  # 1 worker + 2 waiting: the rest are turned away, not piled up
+    for s, d, headers in results:
+        if s == 503:
+            assert headers["Retry-After"] == "5" and "busy" in d["detail"]
+    with urllib.request.urlopen(server + "/api/v1/health") as r:
+        assert r.status == 200
+    assert not list(Path("/tmp").glob("mesonet-upload-*"))  # uploads never outlive a request
+
+
+def test_page_in_a_real_browser(server, fixtures, tmp_path):
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("Debian's chromium is not installed (bash setup.sh --test installs it)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(chromium), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1000, "height": 1100})
+        page.goto(server + "/")
+        page.wait_for_selector("#weights option", state="attached")
+        assert "trained on" in page.inner_text("#model")
+        page.set_input_files("#file", str(fixtures / "faces/obama.jpg"))
+        page.click("#analyze")
+        page.wait_for_function("document.querySelector('#verdict').textContent.length > 0",
+                               timeout=120_000)
+        verdict = page.inner_text("#verdict")
+        numbers = page.inner_text("#numbers")
+        shot = ROOT / "output" / "screenshots" / "page_photo.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        crops = page.locator("#crops img").count()
+        browser.close()
+    assert verdict in ("Likely real", "Likely forged")
+    assert "P(real)" in numbers and "threshold 0.5" in numbers and crops == 1
+    assert shot.stat().st_size > 10_000
