@@ -90,7 +90,9 @@ def work(args):
         split = split_of(identity_key(row))
         folder = output / split / label
         stem = f"{row['group']}__{Path(row['path']).stem}"
-        done = sorted(folder.glob(stem + "*.jpg"))
+        # exactly this file's crops: a prefix glob would take real_10.jpg for real_1's
+        done = (sorted(folder.glob(stem + "__f*.jpg")) if row["media"] == "video"
+                else [p for p in [folder / f"{stem}.jpg"] if p.exists()])
         if done:
             crops = [(None, None)] * len(done)
             names = [p.name for p in done]

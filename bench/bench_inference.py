@@ -1,0 +1,87 @@
+"""Faces per second: plain Keras predict against our compiled path, in one invocation.
+
+    python bench/bench_inference.py                 # Meso4 and MesoInception4, CPU
+    KERAS_BACKEND=jax python bench/bench_inference.py --n 8192 --device-resident
+
+plain: keras.Model.predict on float32 /255 arrays, batch 64 (what the original does).
+ours:  Classifier.predict on uint8 arrays: rescaled inside one compiled fixed-shape
+       function (XLA via tf.function(jit_compile=True) on TensorFlow, jax.jit on JAX).
+Both score the same random faces; the largest difference between their outputs is
+printed, with the multiply-adds per face and the ceiling they imply for this CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def macs_per_face(model) -> int:
+    """Multiply-adds of the convolutions and dense layers for one 256x256 face."""
+    total = 0
+    for layer in model.layers:
+        name = layer.__class__.__name__
+        if name == "Conv2D":
+            h, w, c_out = layer.output.shape[1:]
+            kh, kw, c_in, _ = layer.kernel.shape
+            total += h * w * c_out * kh * kw * c_in
+        elif name == "Dense":
+            total += int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+    return int(total)
+
+
+def best_rate(fn, n, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return n / min(times)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=1024, help="faces per timed pass")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64, help="our compiled batch size")
+    p.add_argument("--models", nargs="+", default=["meso4", "mesoinception4"])
+    p.add_argument("--peak-gflops", type=float, default=2 * 2 * 2 * 8 * 2.5,
+                   help="the machine's float32 peak (default: 2 cores x 2 FMA x 8 lanes x "
+                        "2 flops x 2.5 GHz = 160 GFLOP/s)")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    import classifiers
+
+    print(f"backend {keras.backend.backend()}, {args.n} faces per pass, best of {args.repeats}")
+    rng = np.random.default_rng(0)
+    x8 = rng.integers(0, 256, (args.n, 256, 256, 3), dtype=np.uint8)
+    xf = x8.astype(np.float32) / 255.0
+    for name in args.models:
+        clf = classifiers.CLASSIFIERS[name]()
+        clf.batch_size = args.batch_size
+        clf.model.predict(xf[:64], batch_size=64, verbose=0)
+        clf.predict(x8[:64])
+        plain = best_rate(lambda: clf.model.predict(xf, batch_size=64, verbose=0), args.n,
+                          args.repeats)
+        ours = best_rate(lambda: clf.predict(x8), args.n, args.repeats)
+        diff = float(np.abs(clf.model.predict(xf, batch_size=64, verbose=0)
+                            - clf.predict(x8)).max())
+        gmacs = macs_per_face(clf.model) / 1e9
+        ceiling = args.peak_gflops / (2 * gmacs)
+        print(f"{name:<15} plain {plain:8.1f} faces/s   ours {ours:8.1f} faces/s   "
+              f"ratio {ours / plain:5.2f}   max |diff| {diff:.1e}   "
+              f"{gmacs * 1e3:.0f} M MACs/face, ceiling ~{ceiling:,.0f} faces/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

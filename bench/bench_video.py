@@ -1,0 +1,72 @@
+"""Seconds per video: our pipeline against the original's algorithm, in one invocation.
+
+    python bench/bench_video.py                       # the shared fixture videos, 30 frames
+    python bench/bench_video.py clip.mp4 --frames 32 --skip-baseline
+
+Start-up (imports, model and detector loading) is timed once and reported apart;
+per-video times are the work on that video alone. Both pipelines get the same
+videos and the same sampled frames. Prints a table and the ratio per video.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+SHARED = Path(os.environ.get("MESONET_SHARED", ROOT.parent / "shared"))
+DEFAULT = [SHARED / "fixtures/videos/short_hamilton_clip.mp4",
+           SHARED / "fixtures/videos/liveportrait_d0_frontal_face_3s.mp4",
+           SHARED / "fixtures/videos_dev/dfdc_abofeumbvv_fake.mp4",
+           SHARED / "fixtures/videos_dev/dfdc_abqwwspghj_fake.mp4"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("videos", nargs="*", type=Path, default=DEFAULT)
+    p.add_argument("--frames", type=int, default=30)
+    p.add_argument("--weights", default="meso4-df")
+    p.add_argument("--skip-baseline", action="store_true")
+    args = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    missing = [v for v in args.videos if not v.exists()]
+    if missing:
+        print(f"missing videos: {missing} (set MESONET_SHARED)", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    import numpy as np
+
+    import pipeline
+    from classifiers import load_classifier
+
+    classifier = load_classifier(weights=args.weights)
+    finder = pipeline.FaceFinder()
+    classifier.predict(np.zeros((1, 256, 256, 3), np.uint8))  # compile once
+    startup = time.perf_counter() - t0
+    print(f"start-up (imports, model, detector, compilation): {startup:.2f} s")
+
+    print(f"{'video':<40} {'frames':>6} {'ours s':>8} {'faces':>5} {'original s':>10} "
+          f"{'faces':>5} {'ratio':>6}")
+    for video in args.videos:
+        t = time.perf_counter()
+        result = pipeline.analyze(video, classifier, finder, args.frames)
+        ours = time.perf_counter() - t
+        indices = sorted({f.index for f in pipeline.iter_frames(video, args.frames)})
+        base, n_base = float("nan"), 0
+        if not args.skip_baseline:
+            import original_pipeline
+
+            t = time.perf_counter()
+            n_base, _ = original_pipeline.run(video, indices, classifier)
+            base = time.perf_counter() - t
+        print(f"{video.name:<40} {result.n_frames_sampled:>6} {ours:>8.2f} {result.n_faces:>5} "
+              f"{base:>10.2f} {n_base:>5} {base / ours:>6.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
