@@ -67,12 +67,14 @@ class Busy(Exception):
 class Analyzer:
     """Classifiers (one per weights, loaded once) and a pool of face finders."""
 
-    def __init__(self, default_weights: str, workers: int, queue_size: int, detector: str):
+    def __init__(self, default_weights: str, workers: int, queue_size: int, detector: str,
+                 runtime: str = "auto"):
         import classifiers
         import pipeline
 
         self.pipeline = pipeline
         self.classifiers = {}
+        self.runtime = runtime
         self.default_weights = default_weights
         self.lock = threading.Lock()
         self.get_classifier(default_weights)  # fail at start-up, not at the first request
@@ -88,7 +90,8 @@ class Analyzer:
 
         with self.lock:
             if weights not in self.classifiers:
-                self.classifiers[weights] = classifiers.load_classifier(weights=weights)
+                self.classifiers[weights] = classifiers.load_classifier(
+                    weights=weights, runtime=self.runtime)
                 import numpy as np
 
                 self.classifiers[weights].predict(np.zeros((1, 256, 256, 3), np.uint8))
@@ -265,6 +268,7 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="default weights")
     p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    p.add_argument("--runtime", choices=["auto", "keras", "onnx"], default="auto")
     p.add_argument("--workers", type=int, default=2, help="analyses run at once")
     p.add_argument("--queue", type=int, default=8, help="analyses that may wait; more get 503")
     p.add_argument("--max-upload-mb", type=float, default=50.0)
@@ -274,7 +278,7 @@ def main(argv=None) -> int:
     import uvicorn
 
     try:
-        analyzer = Analyzer(args.weights, args.workers, args.queue, args.detector)
+        analyzer = Analyzer(args.weights, args.workers, args.queue, args.detector, args.runtime)
     except (ValueError, OSError) as e:
         logger.error("%s", e)
         return 2

@@ -388,6 +388,29 @@ def _compile_forward(model: keras.Model):
         x.astype("float32") / (255.0 if x.dtype == np.uint8 else 1.0), training=False))
 
 
+RUNTIMES = ("auto", "keras", "onnx")
+
+
+def resolve_runtime(runtime: str = "auto") -> str:
+    """'keras' (compiled XLA / jax.jit) or 'onnx' (ONNX Runtime, the fastest on a CPU).
+
+    'auto' takes ONNX Runtime when it is installed and Keras runs on TensorFlow's CPU
+    build; on JAX (the GPU backend here) it keeps the jitted Keras path.
+    """
+    import importlib.util
+
+    if runtime not in RUNTIMES:
+        raise ValueError(f"Unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    if runtime != "auto":
+        return runtime
+    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("onnxruntime"):
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return "onnx"
+    return "keras"
+
+
 def check_faces(x) -> np.ndarray:
     """Validate a batch for prediction: (N, 256, 256, 3) uint8, or float in [0, 1]."""
     x = np.asarray(x)
@@ -417,8 +440,9 @@ class Classifier:
     #: faces per compiled call; batches are padded to this fixed shape (no retracing)
     batch_size = 64
 
-    def __init__(self, model: keras.Model, learning_rate: float):
+    def __init__(self, model: keras.Model, learning_rate: float, runtime: str = "keras"):
         self.model = model
+        self.runtime = resolve_runtime(runtime)
         self.model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                            loss="mean_squared_error", metrics=["accuracy"])
         self.weights = None  # name or path of the weights loaded, for every output to cite
@@ -434,7 +458,12 @@ class Classifier:
         if n == 0:
             return np.zeros((0, 1), np.float32)
         if self._forward is None:
-            self._forward = _compile_forward(self.model)
+            if self.runtime == "onnx":
+                from export import onnx_forward
+
+                self._forward = onnx_forward(self.model)
+            else:
+                self._forward = _compile_forward(self.model)
         bs = self.batch_size
         out = []
         for start in range(0, n, bs):
@@ -470,33 +499,36 @@ class Classifier:
 
 
 class Meso1(Classifier):
-    def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1):
-        super().__init__(meso1(dl_rate), learning_rate)
+    def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1, runtime: str = "keras"):
+        super().__init__(meso1(dl_rate), learning_rate, runtime)
 
 
 class Meso4(Classifier):
-    def __init__(self, learning_rate: float = 0.001):
-        super().__init__(meso4(), learning_rate)
+    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras"):
+        super().__init__(meso4(), learning_rate, runtime)
 
 
 class MesoInception4(Classifier):
-    def __init__(self, learning_rate: float = 0.001):
-        super().__init__(meso_inception4(), learning_rate)
+    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras"):
+        super().__init__(meso_inception4(), learning_rate, runtime)
 
 
 CLASSIFIERS = {"meso4": Meso4, "mesoinception4": MesoInception4, "meso1": Meso1}
 
 
 def load_classifier(model: str | None = None, weights: str | os.PathLike | None = None,
-                    ) -> Classifier:
-    """A classifier with weights loaded; the architecture follows the weights when known."""
+                    runtime: str = "keras") -> Classifier:
+    """A classifier with weights loaded; the architecture follows the weights when known.
+
+    runtime: 'keras' (compiled Keras), 'onnx' (ONNX Runtime) or 'auto' (see resolve_runtime).
+    """
     arch = architecture_of_weights(weights) if weights is not None else None
     model = model or arch or "meso4"
     if model not in CLASSIFIERS:
         raise ValueError(f"Unknown model {model!r}; known models: {', '.join(CLASSIFIERS)}")
     if arch and arch != model:
         raise ValueError(f"Weights {weights!r} are for {arch}, not {model}")
-    classifier = CLASSIFIERS[model]()
+    classifier = CLASSIFIERS[model](runtime=runtime)
     if weights is not None:
         classifier.load(weights)
     return classifier

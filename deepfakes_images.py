@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="image files or folders (recursive); default: test_images/")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
                    help=f"weights name or file (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--runtime", choices=["auto", "keras", "onnx"], default="auto",
+                   help="auto: ONNX Runtime on a CPU when installed (fastest), else Keras")
     p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"],
                    help="architecture (default: the one the weights were made for)")
     p.add_argument("--batch-size", type=int, default=64, help="faces per prediction batch")
@@ -148,7 +150,7 @@ def main(argv=None) -> int:
         paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
         from classifiers import load_classifier
 
-        classifier = load_classifier(args.model, args.weights)
+        classifier = load_classifier(args.model, args.weights, args.runtime)
     except (ValueError, OSError) as e:
         logger.error("%s", e)
         return 2

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="videos, images or folders (recursive)")
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
                    help=f"weights name or file (default: {DEFAULT_WEIGHTS})")
+    p.add_argument("--runtime", choices=["auto", "keras", "onnx"], default="auto",
+                   help="auto: ONNX Runtime on a CPU when installed (fastest), else Keras")
     p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"])
     p.add_argument("--frames", type=int, default=30,
                    help="frames sampled evenly per video (default 30; benchmarks often use 32)")
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
         from classifiers import load_classifier
         from pipeline import FaceFinder, list_media
 
-        classifier = load_classifier(args.model, args.weights)
+        classifier = load_classifier(args.model, args.weights, args.runtime)
         finder = FaceFinder(args.detector)
     except (ValueError, OSError) as e:
         logger.error("%s", e)

@@ -4,8 +4,11 @@
     KERAS_BACKEND=jax python bench/bench_inference.py --n 8192 --device-resident
 
 plain: keras.Model.predict on float32 /255 arrays, batch 64 (what the original does).
-ours:  Classifier.predict on uint8 arrays: rescaled inside one compiled fixed-shape
-       function (XLA via tf.function(jit_compile=True) on TensorFlow, jax.jit on JAX).
+xla:   Classifier(runtime="keras").predict on uint8 arrays: rescaled inside one
+       compiled fixed-shape function (XLA via tf.function(jit_compile=True) on
+       TensorFlow, jax.jit on JAX).
+onnx:  Classifier(runtime="onnx").predict on uint8 arrays: ONNX Runtime on the CPU
+       (what --runtime auto picks on a CPU).
 Both score the same random faces; the largest difference between their outputs is
 printed, with the multiply-adds per face and the ceiling they imply for this CPU.
 """
@@ -65,21 +68,30 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     x8 = rng.integers(0, 256, (args.n, 256, 256, 3), dtype=np.uint8)
     xf = x8.astype(np.float32) / 255.0
+    import importlib.util
+
+    runtimes = ["keras"] + (["onnx"] if importlib.util.find_spec("onnxruntime")
+                            and keras.backend.backend() == "tensorflow" else [])
     for name in args.models:
-        clf = classifiers.CLASSIFIERS[name]()
-        clf.batch_size = args.batch_size
-        clf.model.predict(xf[:64], batch_size=64, verbose=0)
-        clf.predict(x8[:64])
-        plain = best_rate(lambda: clf.model.predict(xf, batch_size=64, verbose=0), args.n,
+        base = classifiers.CLASSIFIERS[name]()
+        base.model.predict(xf[:64], batch_size=64, verbose=0)
+        plain = best_rate(lambda: base.model.predict(xf, batch_size=64, verbose=0), args.n,
                           args.repeats)
-        ours = best_rate(lambda: clf.predict(x8), args.n, args.repeats)
-        diff = float(np.abs(clf.model.predict(xf, batch_size=64, verbose=0)
-                            - clf.predict(x8)).max())
-        gmacs = macs_per_face(clf.model) / 1e9
+        reference = base.model.predict(xf, batch_size=64, verbose=0)
+        gmacs = macs_per_face(base.model) / 1e9
         ceiling = args.peak_gflops / (2 * gmacs)
-        print(f"{name:<15} plain {plain:8.1f} faces/s   ours {ours:8.1f} faces/s   "
-              f"ratio {ours / plain:5.2f}   max |diff| {diff:.1e}   "
-              f"{gmacs * 1e3:.0f} M MACs/face, ceiling ~{ceiling:,.0f} faces/s")
+        line = f"{name:<15} plain {plain:7.1f}"
+        for runtime in runtimes:
+            clf = classifiers.CLASSIFIERS[name](runtime=runtime)
+            clf.model.set_weights(base.model.get_weights())
+            clf.batch_size = args.batch_size
+            clf.predict(x8[:64])
+            rate = best_rate(lambda: clf.predict(x8), args.n, args.repeats)
+            diff = float(np.abs(clf.predict(x8) - reference).max())
+            label = "xla" if runtime == "keras" and keras.backend.backend() == "tensorflow" \
+                else ("jit" if runtime == "keras" else runtime)
+            line += f" | {label} {rate:7.1f} ({rate / plain:4.1f}x, max|diff| {diff:.0e})"
+        print(line + f" | faces/s; {gmacs * 1e3:.0f} M MACs/face, ceiling ~{ceiling:,.0f}")
     return 0
 
 

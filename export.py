@@ -1,0 +1,157 @@
+"""Export MesoNet to ONNX, and score with ONNX Runtime: the fastest CPU path.
+
+    python export.py --weights meso4-df --output meso4-df.onnx
+
+The graph is written layer by layer from the Keras weights (MesoNet has only
+convolutions, batch normalization, max pooling, dense layers and activations, so no
+converter is needed): input uint8 NHWC faces (N, 256, 256, 3), rescaled inside the
+graph; output P(real), (N, 1); 0 = deepfake/Face2Face, 1 = real. The batch dimension
+is dynamic. `Classifier(runtime="onnx")` (and `--runtime onnx` in the scripts, the
+default on a CPU when onnxruntime is installed) scores through it; outputs match the
+Keras model within 1e-5 (tests/test_export.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import reporting
+
+logger = logging.getLogger("export")
+
+
+def to_onnx(model, input_dtype: str = "uint8"):
+    """An onnx.ModelProto computing `model` on NHWC input: uint8 in [0, 255] (rescaled
+    in the graph) or float32 in [0, 1]."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits = [], []
+    counter = iter(range(10_000))
+
+    def const(array, name=None):
+        name = name or f"c{next(counter)}"
+        inits.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
+        return name
+
+    def node(op, inputs, **attrs):
+        out = f"t{next(counter)}"
+        nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    if input_dtype not in ("uint8", "float32"):
+        raise ValueError(f"input_dtype must be uint8 or float32; received {input_dtype!r}")
+    x = "face"
+    if input_dtype == "uint8":
+        x = node("Cast", [x], to=TensorProto.FLOAT)
+        x = node("Mul", [x, const(np.array(1 / 255.0, np.float32))])
+    x = node("Transpose", [x], perm=[0, 3, 1, 2])  # NHWC -> NCHW
+    values = {model.inputs[0].name: x}
+
+    def value_of(tensor):
+        return values[tensor.name]
+
+    for layer in model.layers[1:]:
+        kind = layer.__class__.__name__
+        inbound = layer.input if not isinstance(layer.input, list) else layer.input
+        ins = [value_of(t) for t in (inbound if isinstance(inbound, list) else [inbound])]
+        if kind == "Conv2D":
+            kernel, bias = layer.get_weights()
+            kh, kw = kernel.shape[:2]
+            d = layer.dilation_rate[0]
+            pad = d * (kh - 1) // 2
+            y = node("Conv", [ins[0], const(kernel.transpose(3, 2, 0, 1)), const(bias)],
+                     kernel_shape=[kh, kw], dilations=[d, d], pads=[pad, pad, pad, pad])
+            if layer.activation.__name__ == "relu":
+                y = node("Relu", [y])
+        elif kind == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            y = node("BatchNormalization", [ins[0], const(gamma), const(beta), const(mean),
+                                            const(var)], epsilon=float(layer.epsilon))
+        elif kind == "MaxPooling2D":
+            k = layer.pool_size[0]
+            y = node("MaxPool", [ins[0]], kernel_shape=[k, k], strides=[k, k],
+                     auto_pad="SAME_UPPER")
+        elif kind == "Concatenate":
+            y = node("Concat", ins, axis=1)
+        elif kind == "Flatten":  # Keras flattens NHWC: go back before flattening
+            y = node("Flatten", [node("Transpose", [ins[0]], perm=[0, 2, 3, 1])], axis=1)
+        elif kind == "Dropout":
+            y = ins[0]
+        elif kind == "Dense":
+            kernel, bias = layer.get_weights()
+            y = node("Gemm", [ins[0], const(kernel), const(bias)])
+            if layer.activation.__name__ == "sigmoid":
+                y = node("Sigmoid", [y])
+        elif kind == "LeakyReLU":
+            y = node("LeakyRelu", [ins[0]], alpha=float(layer.negative_slope))
+        else:
+            raise ValueError(f"Cannot export layer {layer.name} of type {kind} to ONNX")
+        values[layer.output.name] = y
+    nodes.append(helper.make_node("Identity", [value_of(model.outputs[0])], ["p_real"]))
+    graph = helper.make_graph(
+        nodes, model.name, [helper.make_tensor_value_info(
+            "face", TensorProto.UINT8 if input_dtype == "uint8" else TensorProto.FLOAT,
+            ["N", 256, 256, 3])],
+        [helper.make_tensor_value_info("p_real", TensorProto.FLOAT, ["N", 1])], inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="mesonet")
+    proto.doc_string = "P(real): 0 = deepfake/Face2Face, 1 = real. Input uint8 RGB NHWC."
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def onnx_forward(model, threads: int | None = None):
+    """A function (uint8 or float32 batch) -> P(real) on ONNX Runtime, for Classifier."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    sessions = {}
+
+    def run(x):
+        dtype = "uint8" if x.dtype == np.uint8 else "float32"
+        if dtype not in sessions:  # one graph per input type, built on first use
+            sessions[dtype] = ort.InferenceSession(
+                to_onnx(model, dtype).SerializeToString(), options,
+                providers=["CPUExecutionProvider"])
+        return sessions[dtype].run(None, {"face": np.ascontiguousarray(x, dtype)})[0]
+
+    return run
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--weights", required=True, help="weights name or file")
+    p.add_argument("--model", help="architecture, when the weights do not say")
+    p.add_argument("--output", required=True, help="the .onnx file to write")
+    args = p.parse_args(argv)
+    reporting.setup_logging()
+    from classifiers import load_classifier
+
+    try:
+        clf = load_classifier(args.model, args.weights)
+        proto = to_onnx(clf.model)
+    except (ValueError, OSError) as e:
+        logger.error("%s", e)
+        return 2
+    tmp = Path(args.output).with_suffix(".tmp.onnx")
+    tmp.write_bytes(proto.SerializeToString())
+    os.replace(tmp, args.output)
+    print(f"Wrote {args.output} ({os.path.getsize(args.output) // 1024} KiB): "
+          f"{clf.model.name} with weights {args.weights}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""ONNX export and the ONNX Runtime path: equal to Keras on the original weights."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import classifiers
+from conftest import ORIGINAL_FILES, run_script
+from test_classifiers import TEST_IMAGES, _reference_batch
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.mark.parametrize("name", list(ORIGINAL_FILES))
+def test_onnx_runtime_matches_keras_and_the_reference(reference, name):
+    expected = json.loads((reference / "reference_predictions.json").read_text())
+    expected = np.array([expected["predictions"][ORIGINAL_FILES[name]][p] for p in TEST_IMAGES])
+    x = _reference_batch(reference)
+    keras_clf = classifiers.load_classifier(weights=name, runtime="keras")
+    onnx_clf = classifiers.load_classifier(weights=name, runtime="onnx")
+    assert onnx_clf.runtime == "onnx"
+    np.testing.assert_allclose(onnx_clf.predict(x)[:, 0], expected, atol=1e-5)
+    np.testing.assert_allclose(onnx_clf.predict(x / 255.0), keras_clf.predict(x / 255.0),
+                               atol=1e-5)
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (70, 256, 256, 3), dtype=np.uint8)
+    np.testing.assert_allclose(onnx_clf.predict(noise), keras_clf.predict(noise), atol=1e-5)
+
+
+def test_auto_runtime_is_onnx_on_a_cpu():
+    assert classifiers.resolve_runtime("auto") == "onnx"
+    with pytest.raises(ValueError, match="known: auto, keras, onnx"):
+        classifiers.resolve_runtime("tensorrt")
+
+
+def test_export_script_writes_a_model_onnx_runtime_reads(reference, tmp_path):
+    import onnxruntime as ort
+
+    out = tmp_path / "m.onnx"
+    proc = run_script("export.py", "--weights", "mesoinception4-df", "--output", out)
+    assert proc.returncode == 0, proc.stderr
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = _reference_batch(reference)
+    keras_clf = classifiers.load_classifier(weights="mesoinception4-df", runtime="keras")
+    np.testing.assert_allclose(session.run(None, {"face": x})[0], keras_clf.predict(x),
+                               atol=1e-5)
