@@ -373,7 +373,7 @@ def _compile_forward(model: keras.Model):
         import jax.numpy as jnp
 
         @jax.jit
-        def forward(trainable, non_trainable, x):
+        def forward_jax(trainable, non_trainable, x):
             scale = 1.0 / 255.0 if x.dtype == jnp.uint8 else 1.0
             x = x.astype(jnp.float32) * scale
             return model.stateless_call(trainable, non_trainable, x, training=False)[0]
@@ -381,7 +381,7 @@ def _compile_forward(model: keras.Model):
         def run(x):
             trainable = [v.value for v in model.trainable_variables]
             non_trainable = [v.value for v in model.non_trainable_variables]
-            return np.asarray(forward(trainable, non_trainable, x))
+            return np.asarray(forward_jax(trainable, non_trainable, x))
 
         return run
     return lambda x: keras.ops.convert_to_numpy(model(

@@ -29,7 +29,7 @@ def iter_batches(paths, batch_size):
     """(paths, uint8 batch, failures) per batch of decodable images."""
     import numpy as np
 
-    from pipeline import MediaError, load_face_crop
+    from media import MediaError, load_face_crop
 
     good, crops, failed = [], [], []
     for path in paths:
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         missing = [p for p in args.paths if not Path(p).exists()]
         for p in missing:
             logger.error("%s: no such file or folder", p)
-        from pipeline import IMAGE_SUFFIXES, list_media
+        from media import IMAGE_SUFFIXES, list_media
 
         paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
         from classifiers import load_classifier

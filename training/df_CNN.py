@@ -171,7 +171,6 @@ def main(argv=None) -> int:
     try:
         paths = check_arguments(args)
         import keras
-        import numpy as np
 
         import classifiers
         from data import Batches, list_split, load_images, training_model
