@@ -53,27 +53,36 @@ def _to_rgb_array(img) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def open_image(path):
-    """Open an image with PIL, with a clear MediaError for every way it can fail."""
-    from PIL import Image, UnidentifiedImageError
-
+def _check_file(path) -> Path:
+    """The checks every reader makes first: the file exists, is a file, is not empty."""
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "no such file")
     if path.is_dir():
-        raise MediaError(path, "is a folder, not an image")
+        raise MediaError(path, "is a folder, not an image or video")
     if path.stat().st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
+    return path
+
+
+def _check_pixels(path, width: int, height: int) -> None:
+    if width * height > MAX_IMAGE_PIXELS:
+        raise MediaError(path, f"image is {width}x{height} ({width * height / 1e6:.0f} "
+                               f"megapixels), over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f}")
+
+
+def open_image(path):
+    """Open an image with PIL, with a clear MediaError for every way it can fail."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = _check_file(path)
     try:
         img = Image.open(path)
     except UnidentifiedImageError:
         raise MediaError(path, "not an image (unknown or unsupported format)") from None
     except Exception as e:
         raise MediaError(path, f"cannot open image: {e}") from None
-    w, h = img.size
-    if w * h > MAX_IMAGE_PIXELS:
-        raise MediaError(path, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over the "
-                               f"limit of {MAX_IMAGE_PIXELS / 1e6:.0f}")
+    _check_pixels(path, *img.size)
     return img
 
 
@@ -169,8 +178,7 @@ def _ffmpeg_frames(path, count, indices) -> Iterator[Frame]:
     fps = float(meta.get("fps") or 0) or 25.0
     duration = float(meta.get("duration") or 0)
     width, height = meta["size"]
-    if width * height > MAX_IMAGE_PIXELS:
-        raise MediaError(path, f"frames are {width}x{height}, over the limit")
+    _check_pixels(path, width, height)
     if indices is None:
         n_est = int(round(duration * fps)) if duration > 0 and math.isfinite(duration) else 0
         if n_est <= 0:  # no duration in the container: count frames (one extra pass)
@@ -210,22 +218,13 @@ def iter_frames(path, count: int | None = FRAME_SUBSAMPLE_COUNT,
     """
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.exists():
-        raise MediaError(path, "no such file")
-    if path.is_dir():
-        raise MediaError(path, "is a folder")
-    if path.stat().st_size == 0:
-        raise MediaError(path, "empty file (0 bytes)")
+    path = _check_file(path)
     try:
         img = Image.open(path)
     except (UnidentifiedImageError, OSError):
         img = None
     if img is not None:
-        w, h = img.size
-        if w * h > MAX_IMAGE_PIXELS:
-            raise MediaError(path, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over "
-                                   f"the limit of {MAX_IMAGE_PIXELS / 1e6:.0f}")
+        _check_pixels(path, *img.size)
         yield from _pil_frames(path, img, count, indices)
         return
     yield from _ffmpeg_frames(path, count, indices)
