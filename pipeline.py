@@ -120,8 +120,9 @@ class FaceFinder:
         """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE.
 
         Cheapest first: one upsampling; then, for a dark frame, a brightened copy; then, for
-        a small frame, two upsamplings as the original did (faces down to ~20 px), which
-        a long scene with no face skips after 3 misses (the original's acceleration).
+        a small frame just after a face was lost, two upsamplings as the original did
+        (faces down to ~20 px). The original kept trying that for 3 frames; here a scene
+        with no face pays for it once.
         """
         scale = min(1.0, DETECT_MAX_SIDE / max(frame.shape[:2]))
         small = _resize(frame, scale)
@@ -129,7 +130,7 @@ class FaceFinder:
         bright = _brighten_dark(small)
         if bright is not small:
             attempts.append((bright, 1))
-        if scale == 1.0 and self.misses < 3:
+        if scale == 1.0 and self.misses == 0:
             attempts.append((small, 2))
         for image, upsample in attempts:
             boxes = self.detect(image, upsample)

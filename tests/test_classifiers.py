@@ -192,3 +192,32 @@ def test_download_from_http_is_verified_and_cached(reference, tmp_path, monkeypa
             classifiers.resolve_weights("mesoinception4-df")
     finally:
         server.close()
+
+
+def test_the_same_code_runs_on_jax(reference):
+    """classifiers.py unchanged on the JAX backend: reference values, fit, save."""
+    pytest.importorskip("jax")
+    code = f"""
+import json, sys
+import numpy as np, keras
+import classifiers
+from media import load_face_crop
+assert keras.backend.backend() == "jax"
+ref = json.load(open({str(reference / 'reference_predictions.json')!r}))["predictions"]
+paths = {TEST_IMAGES!r}
+x = np.stack([load_face_crop({str(reference)!r} + "/" + p) for p in paths])
+worst = 0.0
+for name, key in {list(ORIGINAL_FILES.items())!r}:
+    clf = classifiers.load_classifier(weights=name, runtime="auto")
+    assert clf.runtime == "keras"  # jax.jit, not ONNX Runtime
+    got = clf.predict(x)[:, 0]
+    worst = max(worst, float(np.abs(got - np.array([ref[key][p] for p in paths])).max()))
+loss, acc = classifiers.Meso4().fit(x, np.array([0, 0, 1, 1], np.float32))
+print(worst, loss)
+"""
+    env = {**__import__("os").environ, "KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    worst, loss = map(float, out.stdout.split()[-2:])
+    assert worst < 1e-4 and np.isfinite(loss)

@@ -144,7 +144,8 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("data", help="folder with df/ (or fake/) and real/ subfolders")
-    p.add_argument("--weights", required=True, help="weights name or file")
+    p.add_argument("--weights", required=True, nargs="+",
+                   help="weights names or files; several are compared side by side")
     p.add_argument("--model", help="architecture, when the weights do not say")
     p.add_argument("--videos", action="store_true", help="the folder holds videos, not crops")
     p.add_argument("--frames", type=int, default=30, help="frames per video")
@@ -152,41 +153,64 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--output", help="JSON report (default: print it)")
     p.add_argument("--roc", help="ROC curve PNG")
+    p.add_argument("--table", action="store_true",
+                   help="print a Markdown table comparing the weights (frame level)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     reporting.setup_logging()
     try:
         if args.output:
             reporting.check_output_path(args.output)
-        classifier = load_any(args.model, args.weights)
+        classifiers_ = {w: load_any(args.model, w) for w in args.weights}
     except (ValueError, OSError) as e:
         logger.error("%s", e)
         return 2
     folder = Path(args.data)
-    try:
-        if args.videos:
-            report, curves = evaluate_videos(folder, classifier, args.frames, args.threshold,
-                                             not args.no_progress)
-        else:
-            report, curves = evaluate_crops(folder, classifier, args.batch_size, args.threshold,
-                                            not args.no_progress)
-    except (ValueError, OSError) as e:
-        logger.error("%s", e)
-        return 2
-    report = {"data": str(folder), "weights": str(args.weights), "model": classifier.model.name,
-              "threshold": args.threshold, "p_real": reporting.P_REAL_MEANING, **report}
-    text = json.dumps(report, indent=1, default=float) + "\n"
+    reports, curves = {}, {}
+    for weights, classifier in classifiers_.items():
+        try:
+            if args.videos:
+                report, curve = evaluate_videos(folder, classifier, args.frames, args.threshold,
+                                                not args.no_progress)
+            else:
+                report, curve = evaluate_crops(folder, classifier, args.batch_size,
+                                               args.threshold, not args.no_progress)
+        except (ValueError, OSError) as e:
+            logger.error("%s", e)
+            return 2
+        reports[weights] = {"data": str(folder), "weights": str(weights),
+                            "model": classifier.model.name, "threshold": args.threshold,
+                            "p_real": reporting.P_REAL_MEANING, **report}
+        curves.update({(f"{weights}: {k}" if len(classifiers_) > 1 else k): v
+                       for k, v in curve.items()})
+        m = report["frames"]
+        print(f"{weights}: {m['n']} faces, accuracy {m['accuracy']:.4f}, AUC "
+              f"{m.get('auc', float('nan')):.4f}, EER {m.get('eer', float('nan')):.4f}",
+              file=sys.stderr)
+    result = reports[args.weights[0]] if len(reports) == 1 else reports
+    text = json.dumps(result, indent=1, default=float) + "\n"
     if args.output:
         reporting.atomic_write_text(args.output, text)
-    else:
+    elif not args.table:
         print(text)
+    if args.table:
+        print(markdown_table(reports))
     if args.roc:
-        plot_roc(curves, args.roc, f"{args.weights} on {folder}")
-    m = report["frames"]
-    print(f"{args.weights}: {m['n']} faces, accuracy {m['accuracy']:.4f}, AUC "
-          f"{m.get('auc', float('nan')):.4f}, EER {m.get('eer', float('nan')):.4f}",
-          file=sys.stderr)
+        plot_roc(curves, args.roc, f"{', '.join(map(str, args.weights))} on {folder}")
     return 0
+
+
+def markdown_table(reports: dict) -> str:
+    """Frame-level metrics of several weights on the same data, as a Markdown table."""
+    rows = ["| weights | faces | accuracy | acc. real | acc. fake | AUC | EER | AP (fake) |",
+            "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+    for weights, report in reports.items():
+        m = report["frames"]
+        rows.append(f"| `{weights}` | {m['n']} | {fmt(m['accuracy'])} | {fmt(m['accuracy_real'])}"
+                    f" | {fmt(m['accuracy_fake'])} | {fmt(m.get('auc'))} | {fmt(m.get('eer'))}"
+                    f" | {fmt(m.get('average_precision_fake'))} |")
+    return "\n".join(rows)
 
 
 def load_any(model: str | None, weights: str):
