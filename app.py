@@ -240,6 +240,8 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int):
                                 status_code=503, headers={"Retry-After": "5"})
         except analyzer.pipeline.MediaError as e:
             raise HTTPException(422, f"cannot read the upload: {e.reason}") from None
+        except OSError as e:  # weights that cannot be found or downloaded here
+            raise HTTPException(503, f"weights {weights!r} are not available: {e}") from None
         finally:
             os.unlink(tmp)
 

@@ -437,12 +437,13 @@ class Classifier:
     """Wraps a compiled Keras model with the original MesoNet API."""
 
     model: keras.Model
-    #: faces per compiled call; batches are padded to this fixed shape (no retracing)
-    batch_size = 64
 
     def __init__(self, model: keras.Model, learning_rate: float, runtime: str = "keras"):
         self.model = model
         self.runtime = resolve_runtime(runtime)
+        # faces per compiled call; batches are padded to this fixed shape (no retracing).
+        # ONNX Runtime on a CPU is fastest on small batches (bench/bench_inference.py).
+        self.batch_size = 16 if self.runtime == "onnx" else 64
         self.model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                            loss="mean_squared_error", metrics=["accuracy"])
         self.weights = None  # name or path of the weights loaded, for every output to cite

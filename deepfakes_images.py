@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: ONNX Runtime on a CPU when installed (fastest), else Keras")
     p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"],
                    help="architecture (default: the one the weights were made for)")
-    p.add_argument("--batch-size", type=int, default=64, help="faces per prediction batch")
+    p.add_argument("--batch-size", type=int, default=64, help="images read and scored together (default 64)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="P(real) above this is predicted real (default 0.5)")
     p.add_argument("--output", help="write per-image results to FILE.csv or FILE.json")
@@ -154,7 +154,6 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         logger.error("%s", e)
         return 2
-    classifier.batch_size = args.batch_size
     rows = [{"path": p, "error": "no such file or folder"} for p in missing]
     rows += score_images(paths, classifier, args.batch_size, args.threshold,
                          progress=not args.no_progress)

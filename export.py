@@ -26,6 +26,14 @@ import reporting
 logger = logging.getLogger("export")
 
 
+def _next_is_pool(model, layer) -> bool:
+    """Whether the only consumer of a layer's output is a max pooling."""
+    users = [other for other in model.layers
+             if layer.output.name in [t.name for t in (other.input if isinstance(other.input, list)
+                                                       else [other.input])]]
+    return len(users) == 1 and users[0].__class__.__name__ == "MaxPooling2D"
+
+
 def to_onnx(model, input_dtype: str = "uint8"):
     """An onnx.ModelProto computing `model` on NHWC input: uint8 in [0, 255] (rescaled
     in the graph) or float32 in [0, 1]."""
@@ -47,12 +55,12 @@ def to_onnx(model, input_dtype: str = "uint8"):
 
     if input_dtype not in ("uint8", "float32"):
         raise ValueError(f"input_dtype must be uint8 or float32; received {input_dtype!r}")
-    x = "face"
+    x = node("Transpose", ["face"], perm=[0, 3, 1, 2])  # NHWC -> NCHW (on bytes: cheaper)
     if input_dtype == "uint8":
         x = node("Cast", [x], to=TensorProto.FLOAT)
         x = node("Mul", [x, const(np.array(1 / 255.0, np.float32))])
-    x = node("Transpose", [x], perm=[0, 3, 1, 2])  # NHWC -> NCHW
     values = {model.inputs[0].name: x}
+    pending_bn = {}  # batch normalizations moved after the pooling that follows them
 
     def value_of(tensor):
         return values[tensor.name]
@@ -72,12 +80,23 @@ def to_onnx(model, input_dtype: str = "uint8"):
                 y = node("Relu", [y])
         elif kind == "BatchNormalization":
             gamma, beta, mean, var = layer.get_weights()
-            y = node("BatchNormalization", [ins[0], const(gamma), const(beta), const(mean),
-                                            const(var)], epsilon=float(layer.epsilon))
+            scale = gamma / np.sqrt(var + layer.epsilon)
+            bn = (const(scale.reshape(1, -1, 1, 1)),
+                  const((beta - mean * scale).reshape(1, -1, 1, 1)))
+            if (scale > 0).all() and _next_is_pool(model, layer):
+                # BN is x * scale + shift per channel; with scale > 0 it commutes with the max
+                # pooling that follows, so it runs after it, on 4 to 16 times fewer values
+                pending_bn[layer.output.name] = bn
+                y = ins[0]
+            else:
+                y = node("Add", [node("Mul", [ins[0], bn[0]]), bn[1]])
         elif kind == "MaxPooling2D":
             k = layer.pool_size[0]
             y = node("MaxPool", [ins[0]], kernel_shape=[k, k], strides=[k, k],
                      auto_pad="SAME_UPPER")
+            moved = pending_bn.pop(layer.input.name, None)
+            if moved:
+                y = node("Add", [node("Mul", [y, moved[0]]), moved[1]])
         elif kind == "Concatenate":
             y = node("Concat", ins, axis=1)
         elif kind == "Flatten":  # Keras flattens NHWC: go back before flattening
