@@ -100,10 +100,7 @@ class Analyzer:
     def describe(self, weights: str) -> dict:
         import classifiers
 
-        trained = classifiers.ORIGINAL_WEIGHTS.get(weights, (None, None, None, None))[3]
-        if trained is None:
-            trained = "the project's training corpus (see weights/README.md)"
-        return {"name": weights, "trained_on": trained,
+        return {"name": weights, "trained_on": classifiers.trained_on(weights),
                 "note": "Scores are most reliable on forgeries like those the weights were "
                         "trained on; on other generators they are less reliable."}
 

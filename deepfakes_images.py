@@ -88,11 +88,10 @@ def summarize(rows, threshold) -> dict:
 
 
 def describe_weights(classifier) -> str:
-    from classifiers import ORIGINAL_WEIGHTS
+    from classifiers import trained_on
 
-    name = classifier.weights
-    trained = ORIGINAL_WEIGHTS[name][3] if name in ORIGINAL_WEIGHTS else "see its model card"
-    return f"{name} ({classifier.model.name}; trained on {trained})"
+    return f"{classifier.weights} ({classifier.model.name}; trained on " \
+           f"{trained_on(classifier.weights)})"
 
 
 def print_summary(summary, classifier, threshold, file=sys.stdout):

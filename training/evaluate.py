@@ -219,7 +219,7 @@ def load_any(model: str | None, weights: str):
 
     arch = classifiers.architecture_of_weights(weights) or model
     if arch in classifiers.CLASSIFIERS or arch is None:
-        return classifiers.load_classifier(model, weights)
+        return classifiers.load_classifier(model, weights, runtime="auto")
     import baselines
 
     clf = classifiers.Classifier(baselines.build(arch), learning_rate=1e-3)
