@@ -41,13 +41,14 @@ def read_csv(path):
 
 
 def test_sample_images_score_and_report(tmp_path):
+    """The README's first command: built-in samples, shipped default weights, no network."""
     out = tmp_path / "r.csv"
-    proc = run_script("deepfakes_images.py", "--weights", "meso4-df", "--output", out)
+    proc = run_script("deepfakes_images.py", "--output", out)
     assert proc.returncode == 0, proc.stderr
     rows = read_csv(out)
     assert list(rows[0])[:4] == ["path", "p_real", "prediction", "label"]
     assert {r["label"] for r in rows} == {"fake", "real"}
-    assert all(0 <= float(r["p_real"]) <= 1 and r["weights"] == "meso4-df" for r in rows)
+    assert all(0 <= float(r["p_real"]) <= 1 and r["weights"] == "meso4-corpus" for r in rows)
     assert "0 = deepfake/Face2Face, 1 = real" in proc.stdout
     assert "Accuracy on fake" in proc.stdout and "Average P(real)" in proc.stdout
 
