@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="default weights")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    reporting.add_detector_argument(p)
     p.add_argument("--runtime", choices=["auto", "keras", "onnx"], default="auto")
     p.add_argument("--workers", type=int, default=2, help="analyses run at once")
     p.add_argument("--queue", type=int, default=8, help="analyses that may wait; more get 503")

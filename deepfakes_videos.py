@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"])
     p.add_argument("--frames", type=int, default=30,
                    help="frames sampled evenly per video (default 30; benchmarks often use 32)")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    reporting.add_detector_argument(p)
     p.add_argument("--aggregate", choices=["mean", "vote"], default="mean",
                    help="which per-video score decides `prediction` (default: mean, the paper)")
     p.add_argument("--threshold", type=float, default=0.5)

@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=30,
                    help="frames sampled evenly per video (default 30, as the original)")
     p.add_argument("--output", default="output", help="folder for crops and manifest.csv")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
+    reporting.add_detector_argument(p)
     p.add_argument("--all-faces", action="store_true",
                    help="every face of each frame, grouped into tracks (default: the largest)")
     p.add_argument("--no-progress", action="store_true")

@@ -32,8 +32,12 @@ DETECT_MAX_SIDE = 640  # frames are downscaled to this long side for the full-fr
 TRACK_MARGIN = 0.6  # search zone around the last face, in face sizes (sampled frames are far apart)
 CNN_MARGIN = 0.35  # the CNN rescue's zone (it finds tilted and turned faces HOG lost)
 TRACK_FACE_PX = 110  # the tracked zone is scaled so the last face is this tall (HOG's sweet spot)
+CNN_FACE_PX = 90  # the CNN rescue's zone is scaled so the last face is this tall (its cost
+# grows with the zone's area; at 75 px it began to miss turned faces)
+NO_FACE_ACCELERATION = 3  # after this many sampled frames without a face, search cheaply
 MAX_HOLDS = 3  # frames in a row a face may be kept by landmark tracking without a detection
 AGGREGATIONS = ("mean", "vote")
+DETECTORS = ("hog", "cnn", "original")
 
 
 # --------------------------------------------------------------------------------------
@@ -90,13 +94,18 @@ def _iou(a, b) -> float:
 class FaceFinder:
     """Finds faces with face_recognition (dlib), tracking the last face as the original.
 
-    detector: 'hog' (default, fast on CPU) or 'cnn' (dlib's MMOD CNN; uses CUDA when
-    dlib was built with it). Boxes are (top, right, bottom, left) in source pixels.
+    detector: 'hog' (default, fast on CPU), 'cnn' (dlib's MMOD CNN; uses CUDA when dlib
+    was built with it), or 'original': the original FaceFinder's search step for step
+    (dlib's CNN on the zone around the last face at half size, HOG with two upsamplings
+    on the whole frame when that fails), which gives the original's boxes exactly; slow,
+    for comparing with results of the original code. Boxes are (top, right, bottom,
+    left) in source pixels.
     """
 
     def __init__(self, detector: str = "hog", cnn_rescue: bool = True):
-        if detector not in ("hog", "cnn"):
-            raise ValueError(f"Unknown detector {detector!r}; known detectors: hog, cnn")
+        if detector not in DETECTORS:
+            raise ValueError(f"Unknown detector {detector!r}; known detectors: "
+                             f"{', '.join(DETECTORS)}")
         import face_recognition  # loads dlib and the HOG detector (cheap); CNN on first use
 
         self._fr = face_recognition
@@ -113,25 +122,33 @@ class FaceFinder:
 
     def detect(self, image: np.ndarray, upsample: int = 1, model: str | None = None):
         """All faces in an image as boxes in its own pixels."""
+        model = model or ("hog" if self.detector == "original" else self.detector)
         return self._fr.face_locations(image, number_of_times_to_upsample=upsample,
-                                       model=model or self.detector)
+                                       model=model)
 
     def detect_full(self, frame: np.ndarray):
         """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE.
 
-        Cheapest first: one upsampling; then, for a dark frame, a brightened copy; then, for
-        a small frame just after a face was lost, two upsamplings as the original did
-        (faces down to ~20 px). The original kept trying that for 3 frames; here a scene
-        with no face pays for it once.
+        Cheapest first: one upsampling; then, for a dark frame, a brightened copy (only that
+        once the face is lost); then, for a small frame just after a face was lost, two
+        upsamplings as the original did (faces down to ~20 px). The original kept trying
+        that for 3 frames; here a scene with no face pays for it once. After NO_FACE_ACCELERATION frames without a face,
+        only a half-size copy is searched (one upsampling, brightened if dark): the
+        original's no-face acceleration, which finds faces from about 80 px up.
         """
         scale = min(1.0, DETECT_MAX_SIDE / max(frame.shape[:2]))
+        if self.misses >= NO_FACE_ACCELERATION:
+            scale /= 2
         small = _resize(frame, scale)
-        attempts = [(small, 1)]
         bright = _brighten_dark(small)
-        if bright is not small:
-            attempts.append((bright, 1))
-        if scale == 1.0 and self.misses == 0:
-            attempts.append((small, 2))
+        if self.misses >= NO_FACE_ACCELERATION:
+            attempts = [(bright, 1)]
+        elif self.misses and bright is not small:  # still lost in the dark: the bright copy
+            attempts = [(bright, 1)]
+        else:
+            attempts = [(small, 1)] + ([(bright, 1)] if bright is not small else [])
+            if scale == 1.0 and self.misses == 0:
+                attempts.append((small, 2))
         for image, upsample in attempts:
             boxes = self.detect(image, upsample)
             if boxes:
@@ -141,8 +158,9 @@ class FaceFinder:
     def _detect_near(self, frame: np.ndarray, box, model: str | None = None):
         """Faces in the zone around the last face, scaled so that face is ~TRACK_FACE_PX tall.
 
-        HOG finds upright faces only; when the zone has none, the zone is tried again
-        rotated by +-15 and +-30 degrees (tilted heads), and boxes are mapped back.
+        HOG finds upright faces only; when the zone has none and the face was seen in the
+        previous sampled frame, the zone is tried again rotated by +-15 and +-30 degrees
+        (tilted heads), and boxes are mapped back.
         """
         import cv2
 
@@ -155,10 +173,10 @@ class FaceFinder:
         x0, x1 = max(0, left - m), min(w, right + m)
         if y1 - y0 < 8 or x1 - x0 < 8:
             return []
-        scale = min(4.0, TRACK_FACE_PX / size)
+        scale = min(4.0, (CNN_FACE_PX if model == "cnn" else TRACK_FACE_PX) / size)
         zone = _brighten_dark(_resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), scale))
         boxes = self.detect(zone, 0, model)
-        if boxes or model == "cnn":  # the CNN needs no rotated retries
+        if boxes or model == "cnn" or self.misses:  # the CNN needs no rotated retries
             return [_scale_box(b, scale, (y0, x0), frame.shape) for b in boxes]
         zh, zw = zone.shape[:2]
         for angle in (15, -15, 30, -30):
@@ -184,6 +202,8 @@ class FaceFinder:
         dlib's CNN near the last face; finally the largest face of the whole frame (the
         original's pop_largest_location).
         """
+        if self.detector == "original":
+            return self._track_original(frame)
         boxes = []
         if self.last_box is not None:
             boxes = self._detect_near(frame, self.last_box)
@@ -201,6 +221,36 @@ class FaceFinder:
             self.misses += 1
             return None
         box = max(boxes, key=box_height)
+        marks = self.landmarks(frame, [box])[0]
+        return self._accept(frame, box, marks, find_coordinates(marks), held=False)
+
+    def _track_original(self, frame: np.ndarray):
+        """The original FaceFinder.find_faces step for one frame (resize 0.5, acceleration
+        after 3 frames without a face), with its one fault fixed: a box found on the
+        half-size frame is mapped back to source pixels (the original never did)."""
+        from scipy.ndimage import zoom  # the original's resampling, for identical boxes
+
+        h, w = frame.shape[:2]
+        if self.last_box is None:  # load_first_face: the first frame, HOG, 2 upsamplings
+            found = self.detect(frame, 2, "hog")
+            self.last_box = found[0] if found else (0, 200, 200, 0)
+        top, right, bottom, left = self.last_box
+        m = round(0.2 * (bottom - top))
+        y0, x1, y1, x0 = max(top - m, 0), min(right + m, w), min(bottom + m, h), max(left - m, 0)
+        zone = frame[y0:y1, x0:x1]
+        boxes = []
+        if zone.shape[0] > 1 and zone.shape[1] > 1:
+            boxes = [_scale_box(b, 0.5, (y0, x0))
+                     for b in self.detect(zoom(zone, (0.5, 0.5, 1)), 1, "cnn")]
+        if not boxes:
+            if self.misses < 3:
+                boxes = self.detect(frame, 2, "hog")
+            else:  # a long stretch without a face: HOG on the half-size frame
+                boxes = [_scale_box(b, 0.5) for b in self.detect(zoom(frame, (0.5, 0.5, 1)), 1, "hog")]
+        if not boxes:
+            self.misses += 1
+            return None
+        box = max(boxes, key=box_height)  # the first of the tallest, as pop_largest_location
         marks = self.landmarks(frame, [box])[0]
         return self._accept(frame, box, marks, find_coordinates(marks), held=False)
 

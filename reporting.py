@@ -25,6 +25,19 @@ LABEL_FOLDERS = {"df": "fake", "fake": "fake", "deepfake": "fake", "deepfakes": 
                  "f2f": "fake", "forged": "fake", "real": "real"}
 
 
+DETECTOR_HELP = ("face detector: hog (default, fast), cnn (dlib's CNN; CUDA when dlib has it), "
+                 "or original (the original pipeline's search step for step: its exact "
+                 "boxes, slowly)")
+
+
+def add_detector_argument(parser) -> None:
+    """--detector, the same in every script."""
+    from pipeline import DETECTORS
+
+    parser.add_argument("--detector", choices=DETECTORS, default="hog",
+                        help=DETECTOR_HELP)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Configure logging once, in a script's main(): messages go to stderr."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
