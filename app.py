@@ -69,8 +69,8 @@ class Analyzer:
 
     def __init__(self, default_weights: str, workers: int, queue_size: int, detector: str,
                  runtime: str = "auto"):
-        import classifiers
         import pipeline
+        import zoo
 
         self.pipeline = pipeline
         self.classifiers = {}
@@ -81,16 +81,16 @@ class Analyzer:
         self.finders: queue.Queue = queue.Queue()
         for _ in range(workers):
             self.finders.put(pipeline.FaceFinder(detector))
-        self.available = classifiers.available_weights()
+        self.available = zoo.available_weights()
         self.slots = threading.BoundedSemaphore(workers + queue_size)
         self.workers = workers
 
     def get_classifier(self, weights: str):
-        import classifiers
+        import zoo
 
         with self.lock:
             if weights not in self.classifiers:
-                self.classifiers[weights] = classifiers.load_classifier(
+                self.classifiers[weights] = zoo.load_classifier(
                     weights=weights, runtime=self.runtime)
                 import numpy as np
 
@@ -98,9 +98,9 @@ class Analyzer:
             return self.classifiers[weights]
 
     def describe(self, weights: str) -> dict:
-        import classifiers
+        import zoo
 
-        return {"name": weights, "trained_on": classifiers.trained_on(weights),
+        return {"name": weights, "trained_on": zoo.trained_on(weights),
                 "note": "Scores are most reliable on forgeries like those the weights were "
                         "trained on; on other generators they are less reliable."}
 
@@ -258,7 +258,7 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int):
 
 
 def main(argv=None) -> int:
-    from classifiers import DEFAULT_WEIGHTS
+    from zoo import DEFAULT_WEIGHTS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,

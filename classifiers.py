@@ -16,13 +16,9 @@ weights live (`resolve_weights`), as `keras.applications` does.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-import shutil
-import tempfile
-import urllib.request
 import warnings
 from pathlib import Path
 
@@ -119,138 +115,14 @@ def build(name: str) -> keras.Model:
 
 
 # --------------------------------------------------------------------------------------
-# Weights: names, files, downloads
+# Weights: names, files, downloads (zoo.py, which needs no Keras); input checks and
+# batching shared with the Keras-free ONNX scorer (export.py)
 
-ORIGINAL_URL = "https://raw.githubusercontent.com/DariusAf/MesoNet/master/weights/"
+from export import ONNX_BATCH, check_faces, predict_in_batches  # noqa: E402
 
-# The authors' weights (Apache-2.0), by name: (architecture, file name, SHA-256, trained on)
-ORIGINAL_WEIGHTS = {
-    "meso4-df": ("meso4", "Meso4_DF.h5",
-                 "036ed30d04ffd9c7506f825b97c86aa64915f5818931da96817b169aad790af5",
-                 "the authors' Deepfake face-swap set"),
-    "meso4-f2f": ("meso4", "Meso4_F2F.h5",
-                  "bcfda015d217b9f8d6557693edbdf9f4e79cfd22672541968dd0e2954462b5d7",
-                  "FaceForensics Face2Face re-enactment"),
-    "mesoinception4-df": ("mesoinception4", "MesoInception_DF.h5",
-                          "234586d40058e76ef8b6f27ca4b63c06e31c2a5a69c0d8ba6f30b1468ab7bafa",
-                          "the authors' Deepfake face-swap set"),
-    "mesoinception4-f2f": ("mesoinception4", "MesoInception_F2F.h5",
-                           "d4533ac8a3197dc35c47405d23d99e888c1d0135e267e03540c7451feaccff3f",
-                           "FaceForensics Face2Face re-enactment"),
-}
-
-PROJECT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-#: what the scripts use when no --weights is given: the project's own Meso4, which beats
-#: the authors' weights on the project's validation split (weights/meso4-corpus.md);
-#: the originals stay one flag away (--weights meso4-df)
-DEFAULT_WEIGHTS = "meso4-corpus"
-
-
-def _cache_dir() -> Path:
-    env = os.environ.get("MESONET_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mesonet"
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def project_weights() -> dict[str, Path]:
-    """Weights the project trained itself and ships in weights/: name -> file."""
-    return {p.name[: -len(".weights.h5")]: p
-            for p in sorted(PROJECT_WEIGHTS_DIR.glob("*.weights.h5"))}
-
-
-def available_weights() -> list[str]:
-    """Every weights name `resolve_weights` understands."""
-    return sorted(project_weights()) + list(ORIGINAL_WEIGHTS)
-
-
-def trained_on(name: str) -> str:
-    """What a weights name was trained on, in words, for every output to say."""
-    if name in ORIGINAL_WEIGHTS:
-        return ORIGINAL_WEIGHTS[name][3]
-    if name in project_weights():
-        return (f"this project's mixed corpus of face swaps, GAN faces and splices "
-                f"(model card: weights/{name}.md)")
-    return "unknown (a weights file given by path)"
-
-
-def _download(url: str, dest: Path, sha256: str) -> Path:
-    """Fetch url to dest atomically, refusing a file whose SHA-256 differs."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("Downloading %s to %s", url, dest)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out)
-        got = sha256_of(tmp)
-        if got != sha256:
-            raise ValueError(f"Downloaded weights {url} are corrupt: SHA-256 {got}, "
-                             f"expected {sha256}; nothing was kept")
-        os.replace(tmp, dest)
-    except OSError as e:
-        raise OSError(f"Could not download weights from {url}: {e}. Put {dest.name} in "
-                      f"weights/ or in the folder named by MESONET_WEIGHTS_DIR") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
-
-
-def resolve_weights(name_or_path: str | os.PathLike) -> Path:
-    """Return a local file for a weights name ('meso4-df', a project name) or a path.
-
-    An original name is looked up in $MESONET_WEIGHTS_DIR, then weights/, then the user
-    cache, and finally downloaded from the original repository (override the address with
-    $MESONET_WEIGHTS_URL); every original file is checked against its pinned SHA-256.
-    """
-    key = str(name_or_path)
-    if key in ORIGINAL_WEIGHTS:
-        _, filename, sha256, _ = ORIGINAL_WEIGHTS[key]
-        folders = [os.environ.get("MESONET_WEIGHTS_DIR"), PROJECT_WEIGHTS_DIR, _cache_dir()]
-        for folder in filter(None, folders):
-            candidate = Path(folder) / filename
-            if candidate.is_file():
-                got = sha256_of(candidate)
-                if got != sha256:
-                    raise ValueError(f"Weights file {candidate} does not match {key}: "
-                                     f"SHA-256 {got}, expected {sha256}")
-                return candidate
-        base = os.environ.get("MESONET_WEIGHTS_URL", ORIGINAL_URL)
-        return _download(base.rstrip("/") + "/" + filename, _cache_dir() / filename, sha256)
-    shipped = project_weights()
-    if key in shipped:
-        return shipped[key]
-    path = Path(key).expanduser()
-    if path.is_file():
-        return path
-    if path.suffix or os.sep in key:
-        raise FileNotFoundError(f"Weights file {key} does not exist")
-    raise ValueError(f"Unknown weights {key!r}: give a file path or one of "
-                     f"{', '.join(available_weights())}")
-
-
-def architecture_of_weights(name_or_path: str | os.PathLike) -> str | None:
-    """The architecture a weights name or file was made for, when it says so."""
-    key = str(name_or_path)
-    if key in ORIGINAL_WEIGHTS:
-        return ORIGINAL_WEIGHTS[key][0]
-    import h5py
-
-    try:
-        with h5py.File(resolve_weights(key), "r") as f:
-            arch = f.attrs.get("mesonet_architecture")
-    except OSError:
-        return None
-    return arch.decode() if isinstance(arch, bytes) else arch
+from zoo import (DEFAULT_WEIGHTS, ORIGINAL_URL, ORIGINAL_WEIGHTS, PROJECT_WEIGHTS_DIR,  # noqa: E402,F401
+                 _cache_dir, _download, architecture_of_weights, available_weights,
+                 project_weights, resolve_weights, sha256_of, trained_on)
 
 
 # --------------------------------------------------------------------------------------
@@ -426,24 +298,6 @@ def resolve_runtime(runtime: str = "auto") -> str:
     return "keras"
 
 
-def check_faces(x) -> np.ndarray:
-    """Validate a batch for prediction: (N, 256, 256, 3) uint8, or float in [0, 1]."""
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or x.shape[1:] != (IMGWIDTH, IMGWIDTH, 3):
-        raise ValueError(f"Expected faces of shape (N, {IMGWIDTH}, {IMGWIDTH}, 3); "
-                         f"received shape {x.shape}")
-    if x.dtype == np.uint8:
-        return x
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"Expected uint8 in [0, 255] or float in [0, 1]; received {x.dtype}")
-    if x.size and float(x.max()) > 1.0 + 1e-6:
-        raise ValueError("Float faces must be in [0, 1] (the networks were trained on x/255); "
-                         f"received values up to {float(x.max()):.1f}. Pass uint8 or divide by 255")
-    return x.astype(np.float32, copy=False)
-
-
 # --------------------------------------------------------------------------------------
 # The original API
 
@@ -458,7 +312,7 @@ class Classifier:
         self.runtime = resolve_runtime(runtime)
         # faces per compiled call; batches are padded to this fixed shape (no retracing).
         # ONNX Runtime on a CPU is fastest on small batches (bench/bench_inference.py).
-        self.batch_size = 16 if self.runtime == "onnx" else 64
+        self.batch_size = ONNX_BATCH if self.runtime == "onnx" else 64
         self.model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                            loss="mean_squared_error", metrics=["accuracy"])
         self.weights = None  # name or path of the weights loaded, for every output to cite
@@ -470,9 +324,6 @@ class Classifier:
         x: (N, 256, 256, 3) RGB, uint8 in [0, 255] or float in [0, 1].
         """
         x = check_faces(x)
-        n = len(x)
-        if n == 0:
-            return np.zeros((0, 1), np.float32)
         if self._forward is None:
             if self.runtime == "onnx":
                 from export import onnx_forward
@@ -480,15 +331,7 @@ class Classifier:
                 self._forward = onnx_forward(self.model)
             else:
                 self._forward = _compile_forward(self.model)
-        bs = self.batch_size
-        out = []
-        for start in range(0, n, bs):
-            chunk = x[start:start + bs]
-            if len(chunk) < bs:  # pad to the compiled shape; padded rows are dropped below
-                pad = np.zeros((bs - len(chunk),) + chunk.shape[1:], chunk.dtype)
-                chunk = np.concatenate([chunk, pad])
-            out.append(self._forward(chunk)[: min(bs, n - start)])
-        return np.concatenate(out).astype(np.float32)
+        return predict_in_batches(self._forward, x, self.batch_size)
 
     def fit(self, x, y):
         """One training step on a batch (as the original): returns [loss, accuracy]."""

@@ -88,7 +88,7 @@ def summarize(rows, threshold) -> dict:
 
 
 def describe_weights(classifier) -> str:
-    from classifiers import trained_on
+    from zoo import trained_on
 
     return f"{classifier.weights} ({classifier.model.name}; trained on " \
            f"{trained_on(classifier.weights)})"
@@ -112,7 +112,7 @@ def print_summary(summary, classifier, threshold, file=sys.stdout):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from classifiers import DEFAULT_WEIGHTS
+    from zoo import DEFAULT_WEIGHTS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
         from media import IMAGE_SUFFIXES, list_media
 
         paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
-        from classifiers import load_classifier
+        from zoo import load_classifier
 
         classifier = load_classifier(args.model, args.weights, args.runtime)
     except (ValueError, OSError) as e:

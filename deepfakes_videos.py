@@ -63,7 +63,7 @@ def plot_timeline(result, path, weights: str, threshold: float) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from classifiers import DEFAULT_WEIGHTS
+    from zoo import DEFAULT_WEIGHTS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
         reporting.check_output_path(args.frames_output)
         if args.resume and not args.output:
             raise ValueError("--resume needs --output")
-        from classifiers import load_classifier
+        from zoo import load_classifier
         from pipeline import FaceFinder, list_media
 
         classifier = load_classifier(args.model, args.weights, args.runtime)

@@ -25,6 +25,42 @@ import reporting
 
 logger = logging.getLogger("export")
 
+CROP = 256  # faces are CROP x CROP x 3
+ONNX_BATCH = 16  # faces per ONNX Runtime call on a CPU (bench/bench_inference.py)
+
+
+def check_faces(x) -> np.ndarray:
+    """Validate a batch for prediction: (N, 256, 256, 3) uint8, or float in [0, 1]."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or x.shape[1:] != (CROP, CROP, 3):
+        raise ValueError(f"Expected faces of shape (N, {CROP}, {CROP}, 3); "
+                         f"received shape {x.shape}")
+    if x.dtype == np.uint8:
+        return x
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"Expected uint8 in [0, 255] or float in [0, 1]; received {x.dtype}")
+    if x.size and float(x.max()) > 1.0 + 1e-6:
+        raise ValueError("Float faces must be in [0, 1] (the networks were trained on x/255); "
+                         f"received values up to {float(x.max()):.1f}. Pass uint8 or divide by 255")
+    return x.astype(np.float32, copy=False)
+
+
+def predict_in_batches(forward, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """forward() over fixed-size batches (the last one padded, its padding dropped)."""
+    n = len(x)
+    if n == 0:
+        return np.zeros((0, 1), np.float32)
+    out = []
+    for start in range(0, n, batch_size):
+        chunk = x[start:start + batch_size]
+        if len(chunk) < batch_size:  # pad to the compiled shape; padded rows are dropped
+            pad = np.zeros((batch_size - len(chunk),) + chunk.shape[1:], chunk.dtype)
+            chunk = np.concatenate([chunk, pad])
+        out.append(forward(chunk)[: min(batch_size, n - start)])
+    return np.concatenate(out).astype(np.float32)
+
 
 def _next_is_pool(model, layer) -> bool:
     """Whether the only consumer of a layer's output is a max pooling."""
@@ -126,25 +162,89 @@ def to_onnx(model, input_dtype: str = "uint8"):
     return proto
 
 
-def onnx_forward(model, threads: int | None = None):
-    """A function (uint8 or float32 batch) -> P(real) on ONNX Runtime, for Classifier."""
+def _session(source, threads: int | None = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_forward(model, threads: int | None = None):
+    """A function (uint8 or float32 batch) -> P(real) on ONNX Runtime, for Classifier.
+
+    model: a Keras MesoNet model, or a dict {'uint8': path, 'float32': path} of graphs
+    already written (the cache of `graph_cache_paths`)."""
     sessions = {}
 
     def run(x):
         dtype = "uint8" if x.dtype == np.uint8 else "float32"
         if dtype not in sessions:  # one graph per input type, built on first use
-            sessions[dtype] = ort.InferenceSession(
-                to_onnx(model, dtype).SerializeToString(), options,
-                providers=["CPUExecutionProvider"])
+            source = (str(model[dtype]) if isinstance(model, dict)
+                      else to_onnx(model, dtype).SerializeToString())
+            sessions[dtype] = _session(source, threads)
         return sessions[dtype].run(None, {"face": np.ascontiguousarray(x, dtype)})[0]
 
     return run
+
+
+# --------------------------------------------------------------------------------------
+# Scoring without Keras: graphs exported once, kept in the user cache
+
+
+def graph_cache_paths(weights_file, architecture: str) -> dict:
+    """Where the ONNX graphs of a weights file live in the cache: one per input type,
+    named by the SHA-256 of the weights and of this exporter (a change to either makes
+    new ones)."""
+    import hashlib
+
+    from zoo import _cache_dir, sha256_of
+
+    exporter = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    stem = f"{architecture}-{sha256_of(weights_file)[:24]}-{exporter}"
+    return {dtype: _cache_dir() / "onnx" / f"{stem}-{dtype}.onnx" for dtype in ("uint8", "float32")}
+
+
+def write_graph_cache(model, paths: dict) -> None:
+    """Export `model` to the cache paths (atomically; a failure only costs speed later)."""
+    try:
+        for dtype, path in paths.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+            tmp.write_bytes(to_onnx(model, dtype).SerializeToString())
+            os.replace(tmp, path)
+    except OSError as e:
+        logger.warning("Could not cache the ONNX graph in %s: %s", paths["uint8"].parent, e)
+
+
+class OnnxClassifier:
+    """Scores faces through cached ONNX graphs with ONNX Runtime; Keras is never loaded.
+
+    The scoring half of `classifiers.Classifier` (`predict`, `weights`, `model.name`,
+    `runtime`), made by `zoo.load_classifier` when the graphs of its weights are cached.
+    Training needs the Keras classes.
+    """
+
+    runtime = "onnx"
+    batch_size = ONNX_BATCH
+
+    def __init__(self, architecture: str, weights: str, paths: dict):
+        from types import SimpleNamespace
+
+        self.model = SimpleNamespace(name=architecture)
+        self.weights = weights
+        self._forward = onnx_forward(paths)
+
+    def predict(self, x) -> np.ndarray:
+        """P(real) of each face, shape (N, 1); 0 = deepfake/Face2Face, 1 = real."""
+        return predict_in_batches(self._forward, check_faces(x), self.batch_size)
+
+    def fit(self, x, y):
+        raise NotImplementedError("Training needs Keras: use classifiers.load_classifier")
+
+    get_accuracy = fit
 
 
 def main(argv=None) -> int:

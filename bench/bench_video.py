@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     import pipeline
-    from classifiers import load_classifier
+    from zoo import load_classifier
 
     classifier = load_classifier(weights=args.weights, runtime=args.runtime)
     finder = pipeline.FaceFinder()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# downloads and cached ONNX graphs go to a folder of this test session, not the user's
+os.environ.setdefault("MESONET_CACHE_DIR", tempfile.mkdtemp(prefix="mesonet-tests-"))
 
 SHARED = Path(os.environ.get("MESONET_SHARED", ROOT.parent / "shared"))
 REFERENCE = SHARED / "reference" / "mesonet"

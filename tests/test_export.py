@@ -47,3 +47,31 @@ def test_export_script_writes_a_model_onnx_runtime_reads(reference, tmp_path):
     keras_clf = classifiers.load_classifier(weights="mesoinception4-df", runtime="keras")
     np.testing.assert_allclose(session.run(None, {"face": x})[0], keras_clf.predict(x),
                                atol=1e-5)
+
+
+def test_scoring_starts_without_keras_once_the_graph_is_cached(reference, tmp_path):
+    """zoo.load_classifier exports the ONNX graphs into the cache on first use; the next
+    process scores from them without importing Keras or TensorFlow, with the same values."""
+    expected = json.loads((reference / "reference_predictions.json").read_text())
+    expected = [expected["predictions"]["MesoInception_DF"][p] for p in TEST_IMAGES]
+    code = ("import sys, json, numpy as np, zoo\n"
+            "from pipeline import load_face_crop\n"
+            f"x = np.stack([load_face_crop({str(reference)!r} + '/' + p) for p in {TEST_IMAGES!r}])\n"
+            "clf = zoo.load_classifier(weights='mesoinception4-df', runtime='onnx')\n"
+            "print(json.dumps({'class': type(clf).__name__, 'model': clf.model.name,\n"
+            "    'p': clf.predict(x)[:, 0].tolist(), 'p_float': clf.predict(x / 255.0)[:, 0].tolist(),\n"
+            "    'tensorflow': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules}))\n")
+    env = {"MESONET_CACHE_DIR": str(tmp_path)}
+    runs = []
+    for _ in range(2):
+        proc = run_script("-c", code, env=env)
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    first, second = runs
+    assert first["class"] == "MesoInception4" and first["keras"]
+    assert len(list((tmp_path / "onnx").glob("mesoinception4-*.onnx"))) == 2
+    assert second == {**second, "class": "OnnxClassifier", "model": "mesoinception4",
+                      "tensorflow": False, "keras": False}
+    for run in runs:
+        np.testing.assert_allclose(run["p"], expected, atol=1e-5)
+        np.testing.assert_allclose(run["p_float"], expected, atol=1e-5)
