@@ -7,7 +7,8 @@ Each face is found with face_recognition (dlib HOG by default), aligned as the
 original MesoNet pipeline (centre between nose tip and bridge, side 2.2 x eye/mouth
 distance x 1.3, de-rotated on the eye-mouth axis) and written as PNG under
 OUTPUT/<video name>/. OUTPUT/manifest.csv gets one row per crop. Running again skips
-the videos already done; a file that fails is reported and the rest go on.
+the videos already done (with other --frames, --detector or --all-faces it refuses,
+rather than mix crops made two ways); a file that fails is reported and the rest go on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import logging
 import sys
 from pathlib import Path
@@ -91,10 +93,22 @@ def main(argv=None) -> int:
 
     output = Path(args.output)
     manifest_path = output / "manifest.csv"
+    # resuming adds to what is there only when it was made the same way
+    settings = {"frames": args.frames, "detector": args.detector, "all_faces": args.all_faces}
+    settings_path = output / ".settings.json"
     rows = read_manifest(manifest_path)
     done = {r["source"] for r in rows}
     done |= {line for line in (output / ".done.txt").read_text().splitlines()} \
         if (output / ".done.txt").exists() else set()  # sources with no face count as done
+    before = json.loads(settings_path.read_text()) if settings_path.exists() else None
+    if done and before is not None and before != settings:
+        logger.error("%s was made with other settings (%s); give another --output, or "
+                     "delete it to start over", output,
+                     ", ".join(f"{k}={v}" for k, v in before.items()))
+        return 2
+    if before != settings:
+        output.mkdir(parents=True, exist_ok=True)
+        reporting.atomic_write_text(settings_path, json.dumps(settings))
     sources = list_media(args.paths)
     todo = [s for s in sources if str(s) not in done]
     if len(todo) < len(sources):

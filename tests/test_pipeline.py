@@ -224,3 +224,8 @@ def test_extract_faces_writes_crops_and_manifest_and_resumes(fixtures, tmp_path)
     assert "2 already done" in again.stdout
     with open(tmp_path / "manifest.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 7
+    other = run_script(*args[:-1], "--detector", "cnn")  # made another way: refused
+    assert other.returncode == 2
+    assert "other settings" in other.stderr and "detector=hog" in other.stderr
+    with open(tmp_path / "manifest.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 7
