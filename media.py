@@ -103,12 +103,7 @@ def load_face_crop(path) -> np.ndarray:
     """
     from PIL import Image
 
-    img = open_image(path)
-    try:
-        img.load()
-        rgb = Image.fromarray(_to_rgb_array(img))
-    except Exception as e:
-        raise MediaError(path, f"cannot decode image (corrupt or truncated?): {e}") from None
+    rgb = Image.fromarray(read_image(path))
     if rgb.size != (CROP_SIZE, CROP_SIZE):
         rgb = rgb.resize((CROP_SIZE, CROP_SIZE), Image.NEAREST)
     return np.asarray(rgb, dtype=np.uint8)

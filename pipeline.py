@@ -258,7 +258,8 @@ class FaceFinder:
         self.misses = 0
         self.holds = self.holds + 1 if held else 0
         self.last_box, self.last_coords = box, coords
-        self.last_thumb = _thumbnail(frame, coords)
+        if self.detector != "original":  # only landmark holds look at it
+            self.last_thumb = _thumbnail(frame, coords)
         return box, marks, coords
 
     def _hold(self, frame):
@@ -436,11 +437,11 @@ class Tracker:
             if overlap < 0.2:
                 break
             if ids[i] is None and t not in used:
-                ids[i], _ = t, used.add(t)
+                ids[i] = t
+                used.add(t)
         for i, b in enumerate(boxes):
-            if ids[i] is None:
+            if ids[i] is None:  # a new person
                 ids[i] = max(self.last, default=-1) + 1
-                self.last[ids[i]] = b
             self.last[ids[i]] = b
         return ids
 
