@@ -120,6 +120,8 @@ def build(name: str) -> keras.Model:
 
 from export import ONNX_BATCH, check_faces, predict_in_batches  # noqa: E402
 
+GPU_BATCH = 1024  # faces per compiled call on a GPU (bench/bench_inference.py --batch-size)
+
 from zoo import (DEFAULT_WEIGHTS, ORIGINAL_URL, ORIGINAL_WEIGHTS, PROJECT_WEIGHTS_DIR,  # noqa: E402,F401
                  _cache_dir, _download, architecture_of_weights, available_weights,
                  project_weights, resolve_weights, sha256_of, trained_on)
@@ -240,11 +242,31 @@ def save_weights_file(model: keras.Model, path: str | os.PathLike, **metadata) -
 # Fast inference: uint8 or float batches through one compiled, fixed-shape function
 
 
-def _compile_forward(model: keras.Model):
+PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+def _inference_model(model: keras.Model, precision: str) -> keras.Model:
+    """`model` itself, or a copy of it computing in float16/bfloat16 (Keras mixed
+    precision: the weights stay float32, the convolutions run in the reduced type)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if precision == "float32":
+        return model
+    policy = f"mixed_{precision}"
+    copy = keras.models.clone_model(model, clone_function=lambda layer: layer.__class__.from_config(
+        {**layer.get_config(), "dtype": policy}))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _compile_forward(model: keras.Model, precision: str = "float32"):
     """A compiled function: (batch of images) -> P(real), rescaling uint8 inside the graph.
 
     One trace per input dtype; callers pad batches to a fixed size so shapes never change.
+    On JAX it returns a device array (so that device-resident batches stay on the device);
+    elsewhere a numpy array.
     """
+    source, model = model, _inference_model(model, precision)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -252,7 +274,7 @@ def _compile_forward(model: keras.Model):
         @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
         def forward(x):
             scale = 1.0 / 255.0 if x.dtype == tf.uint8 else 1.0
-            return model(tf.cast(x, tf.float32) * scale, training=False)
+            return tf.cast(model(tf.cast(x, tf.float32) * scale, training=False), tf.float32)
 
         return lambda x: forward(x).numpy()
     if backend == "jax":
@@ -263,16 +285,34 @@ def _compile_forward(model: keras.Model):
         def forward_jax(trainable, non_trainable, x):
             scale = 1.0 / 255.0 if x.dtype == jnp.uint8 else 1.0
             x = x.astype(jnp.float32) * scale
-            return model.stateless_call(trainable, non_trainable, x, training=False)[0]
+            y = model.stateless_call(trainable, non_trainable, x, training=False)[0]
+            return y.astype(jnp.float32)
 
-        def run(x):
-            trainable = [v.value for v in model.trainable_variables]
-            non_trainable = [v.value for v in model.non_trainable_variables]
-            return np.asarray(forward_jax(trainable, non_trainable, x))
+        def run(x):  # the weights of `source` as they are now, also after fit or load
+            return forward_jax([v.value for v in source.trainable_variables],
+                               [v.value for v in source.non_trainable_variables], x)
 
         return run
     return lambda x: keras.ops.convert_to_numpy(model(
         x.astype("float32") / (255.0 if x.dtype == np.uint8 else 1.0), training=False))
+
+
+def _on_accelerator() -> bool:
+    """Whether the Keras backend computes on a GPU."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    return False
+
+
+def _device_array(x) -> bool:
+    """Whether x is a JAX array (possibly on a GPU), to be scored where it lies."""
+    return type(x).__module__.startswith("jax") and hasattr(x, "devices")
 
 
 RUNTIMES = ("auto", "keras", "onnx")
@@ -307,12 +347,21 @@ class Classifier:
 
     model: keras.Model
 
-    def __init__(self, model: keras.Model, learning_rate: float, runtime: str = "keras"):
+    def __init__(self, model: keras.Model, learning_rate: float, runtime: str = "keras",
+                 precision: str = "float32"):
         self.model = model
         self.runtime = resolve_runtime(runtime)
+        if precision not in PRECISIONS:
+            raise ValueError(f"Unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+        if precision != "float32" and self.runtime == "onnx":
+            raise ValueError(f"precision {precision!r} needs runtime 'keras'; ONNX Runtime "
+                             "on a CPU computes in float32")
+        self.precision = precision  # what the compiled inference computes in
         # faces per compiled call; batches are padded to this fixed shape (no retracing).
-        # ONNX Runtime on a CPU is fastest on small batches (bench/bench_inference.py).
-        self.batch_size = ONNX_BATCH if self.runtime == "onnx" else 64
+        # ONNX Runtime on a CPU is fastest on small batches (bench/bench_inference.py);
+        # a GPU needs large ones to be busy.
+        self.batch_size = (ONNX_BATCH if self.runtime == "onnx"
+                           else GPU_BATCH if _on_accelerator() else 64)
         self.model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
                            loss="mean_squared_error", metrics=["accuracy"])
         self.weights = None  # name or path of the weights loaded, for every output to cite
@@ -321,17 +370,27 @@ class Classifier:
     def predict(self, x) -> np.ndarray:
         """P(real) of each face, shape (N, 1); 0 = deepfake/Face2Face, 1 = real.
 
-        x: (N, 256, 256, 3) RGB, uint8 in [0, 255] or float in [0, 1].
+        x: (N, 256, 256, 3) RGB, uint8 in [0, 255] or float in [0, 1]: a numpy array, or
+        on the JAX backend a JAX array, which is scored where it lies (on the GPU) without
+        a copy to the host; only the N scores come back.
         """
-        x = check_faces(x)
+        on_device = _device_array(x)
+        if on_device:
+            if keras.backend.backend() != "jax" or self.runtime != "keras":
+                raise ValueError("JAX arrays are scored on the JAX backend with runtime "
+                                 "'keras'; pass a numpy array")
+        else:
+            x = check_faces(x)
         if self._forward is None:
             if self.runtime == "onnx":
                 from export import onnx_forward
 
                 self._forward = onnx_forward(self.model)
             else:
-                self._forward = _compile_forward(self.model)
-        return predict_in_batches(self._forward, x, self.batch_size)
+                self._forward = _compile_forward(self.model, self.precision)
+        if on_device:
+            return _predict_on_device(self._forward, x, self.batch_size)
+        return predict_in_batches(lambda b: np.asarray(self._forward(b)), x, self.batch_size)
 
     def fit(self, x, y):
         """One training step on a batch (as the original): returns [loss, accuracy]."""
@@ -357,29 +416,60 @@ class Classifier:
         return save_weights_file(self.model, path, **metadata)
 
 
+def _predict_on_device(forward, x, batch_size: int) -> np.ndarray:
+    """forward() over fixed-size batches of a JAX array, on its device."""
+    import jax.numpy as jnp
+
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or tuple(x.shape[1:]) != (256, 256, 3):
+        raise ValueError(f"Expected faces of shape (N, 256, 256, 3); received shape {x.shape}")
+    if x.dtype != jnp.uint8:
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise ValueError(f"Expected uint8 in [0, 255] or float in [0, 1]; received {x.dtype}")
+        if x.size and float(x.max()) > 1.0 + 1e-6:
+            raise ValueError("Float faces must be in [0, 1]; pass uint8 or divide by 255")
+        x = x.astype(jnp.float32)
+    n = len(x)
+    if n == 0:
+        return np.zeros((0, 1), np.float32)
+    pad = (-n) % batch_size
+    if pad:  # pad to the compiled shape; padded rows are dropped
+        x = jnp.concatenate([x, jnp.zeros((pad,) + tuple(x.shape[1:]), x.dtype)])
+    # calls are dispatched asynchronously: the device works through them back to back
+    out = [forward(x[start:start + batch_size]) for start in range(0, n + pad, batch_size)]
+    return np.asarray(jnp.concatenate(out)[:n], dtype=np.float32)
+
+
 class Meso1(Classifier):
-    def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1, runtime: str = "keras"):
-        super().__init__(meso1(dl_rate), learning_rate, runtime)
+    def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1, runtime: str = "keras",
+                 precision: str = "float32"):
+        super().__init__(meso1(dl_rate), learning_rate, runtime, precision)
 
 
 class Meso4(Classifier):
-    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras"):
-        super().__init__(meso4(), learning_rate, runtime)
+    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras",
+                 precision: str = "float32"):
+        super().__init__(meso4(), learning_rate, runtime, precision)
 
 
 class MesoInception4(Classifier):
-    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras"):
-        super().__init__(meso_inception4(), learning_rate, runtime)
+    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras",
+                 precision: str = "float32"):
+        super().__init__(meso_inception4(), learning_rate, runtime, precision)
 
 
 CLASSIFIERS = {"meso4": Meso4, "mesoinception4": MesoInception4, "meso1": Meso1}
 
 
 def load_classifier(model: str | None = None, weights: str | os.PathLike | None = None,
-                    runtime: str = "keras") -> Classifier:
+                    runtime: str = "keras", precision: str = "float32") -> Classifier:
     """A classifier with weights loaded; the architecture follows the weights when known.
 
     runtime: 'keras' (compiled Keras), 'onnx' (ONNX Runtime) or 'auto' (see resolve_runtime).
+    precision: what compiled Keras inference computes in: 'float32', or 'float16' /
+    'bfloat16' (faster on a GPU; outputs within 1e-3 / 3e-3 of float32 on the reference
+    faces).
     """
     arch = architecture_of_weights(weights) if weights is not None else None
     model = model or arch or "meso4"
@@ -387,7 +477,7 @@ def load_classifier(model: str | None = None, weights: str | os.PathLike | None 
         raise ValueError(f"Unknown model {model!r}; known models: {', '.join(CLASSIFIERS)}")
     if arch and arch != model:
         raise ValueError(f"Weights {weights!r} are for {arch}, not {model}")
-    classifier = CLASSIFIERS[model](runtime=runtime)
+    classifier = CLASSIFIERS[model](runtime=runtime, precision=precision)
     if weights is not None:
         classifier.load(weights)
     return classifier

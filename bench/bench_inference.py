@@ -1,12 +1,14 @@
 """Faces per second: plain Keras predict against our compiled path, in one invocation.
 
     python bench/bench_inference.py                 # Meso4 and MesoInception4, CPU
-    KERAS_BACKEND=jax python bench/bench_inference.py --n 8192 --device-resident
+    KERAS_BACKEND=jax python bench/bench_inference.py --n 65536 --device-resident \
+        --models meso4 --batch-size 512 1024 4096 --precision float32 float16   # a GPU
 
 plain: keras.Model.predict on float32 /255 arrays, batch 64 (what the original does).
 xla:   Classifier(runtime="keras").predict on uint8 arrays: rescaled inside one
        compiled fixed-shape function (XLA via tf.function(jit_compile=True) on
-       TensorFlow, jax.jit on JAX).
+       TensorFlow; "jit": jax.jit on JAX), in float32 or, with --precision, in float16
+       or bfloat16; with --device-resident the uint8 arrays already lie on the device.
 onnx:  Classifier(runtime="onnx").predict on uint8 arrays: ONNX Runtime on the CPU
        (what --runtime auto picks on a CPU).
 Both score the same random faces; the largest difference between their outputs is
@@ -52,8 +54,16 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=1024, help="faces per timed pass")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--batch-size", type=int, help="our compiled batch size (default: the "
-                   "classifier's own, 64 for Keras and 16 for ONNX Runtime)")
+    p.add_argument("--batch-size", type=int, nargs="+", help="our compiled batch sizes, "
+                   "each measured (default: the classifier's own: 16 for ONNX Runtime, 64 "
+                   "for Keras on a CPU, 1024 on a GPU)")
+    p.add_argument("--precision", nargs="+", default=["float32"],
+                   choices=["float32", "float16", "bfloat16"],
+                   help="what our Keras path computes in, each measured (reduced precision: "
+                        "Keras mixed precision, weights kept in float32)")
+    p.add_argument("--device-resident", action="store_true",
+                   help="JAX: put the uint8 faces on the device first (jax.device_put) and "
+                        "time our path on them there, as a GPU user feeding it would")
     p.add_argument("--models", nargs="+", default=["meso4", "mesoinception4"])
     p.add_argument("--peak-gflops", type=float, default=2 * 2 * 2 * 8 * 2.5,
                    help="the machine's float32 peak (default: 2 cores x 2 FMA x 8 lanes x "
@@ -73,6 +83,14 @@ def main(argv=None) -> int:
 
     runtimes = ["keras"] + (["onnx"] if importlib.util.find_spec("onnxruntime")
                             and keras.backend.backend() == "tensorflow" else [])
+    ours_x8 = x8
+    if args.device_resident:
+        if keras.backend.backend() != "jax":
+            p.error("--device-resident needs KERAS_BACKEND=jax")
+        import jax
+
+        ours_x8 = jax.device_put(x8)
+        print(f"our inputs on {ours_x8.devices()}")
     for name in args.models:
         base = classifiers.CLASSIFIERS[name]()
         base.model.predict(xf[:64], batch_size=64, verbose=0)
@@ -81,18 +99,23 @@ def main(argv=None) -> int:
         reference = base.model.predict(xf, batch_size=64, verbose=0)
         gmacs = macs_per_face(base.model) / 1e9
         ceiling = args.peak_gflops / (2 * gmacs)
-        line = f"{name:<15} plain {plain:7.1f}"
+        print(f"{name}: plain {plain:,.1f} faces/s; {gmacs * 1e3:.0f} M MACs/face, "
+              f"ceiling ~{ceiling:,.0f} at {args.peak_gflops:,.0f} GFLOP/s")
         for runtime in runtimes:
-            clf = classifiers.CLASSIFIERS[name](runtime=runtime)
-            clf.model.set_weights(base.model.get_weights())
-            clf.batch_size = args.batch_size or clf.batch_size
-            clf.predict(x8[:64])
-            rate = best_rate(lambda: clf.predict(x8), args.n, args.repeats)
-            diff = float(np.abs(clf.predict(x8) - reference).max())
-            label = "xla" if runtime == "keras" and keras.backend.backend() == "tensorflow" \
-                else ("jit" if runtime == "keras" else runtime)
-            line += f" | {label} {rate:7.1f} ({rate / plain:4.1f}x, max|diff| {diff:.0e})"
-        print(line + f" | faces/s; {gmacs * 1e3:.0f} M MACs/face, ceiling ~{ceiling:,.0f}")
+            for precision in args.precision if runtime == "keras" else ["float32"]:
+                clf = classifiers.CLASSIFIERS[name](runtime=runtime, precision=precision)
+                clf.model.set_weights(base.model.get_weights())
+                label = ("onnx" if runtime == "onnx" else "xla"
+                         if keras.backend.backend() == "tensorflow" else "jit")
+                for batch_size in args.batch_size or [clf.batch_size]:
+                    clf.batch_size = batch_size
+                    data = ours_x8 if runtime == "keras" else x8
+                    clf.predict(data[:batch_size])
+                    rate = best_rate(lambda: clf.predict(data), args.n, args.repeats)
+                    diff = float(np.abs(clf.predict(data) - reference).max())
+                    print(f"  {label:<4} {precision:<8} batch {batch_size:<5} {rate:11,.1f} "
+                          f"faces/s  {rate / plain:6.1f}x plain  max|diff| {diff:.0e}",
+                          flush=True)
     return 0
 
 
