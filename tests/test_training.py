@@ -80,6 +80,7 @@ def test_training_lowers_the_loss_writes_its_files_and_resumes(tiny_dataset, tmp
     (["--model", "resnet9"], "Unknown model 'resnet9'"),
     (["--init-weights", "mesoinception4-df"], "are for mesoinception4, not meso4"),
     (["--output", "/proc/nowhere/w.weights.h5"], "cannot be written"),
+    (["--keep-collected-fakes"], "goes with --synthesize-fakes"),
 ])
 def test_bad_training_arguments_fail_before_any_work(tiny_dataset, args, message):
     proc = run_script("training/df_CNN.py", "--data", tiny_dataset, *args)
@@ -115,3 +116,25 @@ def test_augmentation_and_synthesis_keep_shapes_and_ranges():
     assert not np.allclose(out[0], out[1])  # each image gets its own draw
     same = keras.ops.convert_to_numpy(augmentation(seed=1)(x, training=False))
     np.testing.assert_array_equal(same, x)
+
+
+def test_synthesized_fakes_alone_or_beside_the_collected_ones():
+    from data import SYNTHESIZED_SHARE, Batches
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (400, 256, 256, 3), dtype=np.uint8)
+    y = (np.arange(400) % 4 != 0).astype(np.float32)  # 100 collected fakes, 300 real
+    alone = Batches(x, y, 100, "sbi", steps=2)
+    xb, yb = alone[0]
+    assert set(np.unique(yb)) == {0.0, 1.0}
+    # every face is a real one; the df faces are forged copies of real faces
+    assert not any((xb[j] == x[y == 0]).all(axis=(1, 2, 3)).any() for j in range(100))
+    mixed = Batches(x, y, 100, "sbi", steps=2, keep_collected=True)
+    xb, yb = mixed[1]
+    idx = mixed.order[100:200]
+    untouched = (xb == x[idx]).all(axis=(1, 2, 3))
+    assert (yb[y[idx] == 0] == 0).all() and untouched[y[idx] == 0].all()  # collected fakes kept
+    forged = (y[idx] == 1) & ~untouched
+    assert (yb[forged] == 0).all() and (yb[(y[idx] == 1) & untouched] == 1).all()
+    assert 0 < forged.sum() < (y[idx] == 1).sum()  # a share of the real faces, not all
+    assert abs(forged.sum() / (y[idx] == 1).sum() - SYNTHESIZED_SHARE) < 0.2

@@ -76,14 +76,20 @@ def load_images(files, labels, workers: int | None = None, progress: bool = True
     return x, labels[keep], [files[i] for i in keep], len(files) - len(keep)
 
 
+SYNTHESIZED_SHARE = 0.2  # with collected fakes kept: the share of real faces forged
+
+
 class Batches(keras.utils.PyDataset):
     """Shuffled uint8 batches from an in-memory cache, optionally with forged faces
-    synthesised on the fly from the real ones (the df class then comes only from them)."""
+    synthesised on the fly from the real ones: the df class then comes only from them,
+    or, with keep_collected, a share (SYNTHESIZED_SHARE) of the real faces of each batch
+    is forged and joins the collected fakes."""
 
     def __init__(self, x, y, batch_size: int, synthesize: str | None = None, seed: int = 0,
-                 workers: int = 2, steps: int | None = None):
+                 workers: int = 2, steps: int | None = None, keep_collected: bool = False):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.x, self.y, self.batch_size, self.synthesize = x, y, batch_size, synthesize
+        self.keep_collected = keep_collected
         self.rng = np.random.default_rng(seed)
         self.real = np.flatnonzero(y == 1)
         self.order = self.rng.permutation(len(x))
@@ -94,20 +100,28 @@ class Batches(keras.utils.PyDataset):
 
     def __getitem__(self, i):
         rng = np.random.default_rng((self.rng.integers(1 << 30), i))
-        if self.synthesize:
-            from synthesize import synthesize
-
+        if self.synthesize and not self.keep_collected:
             idx = rng.choice(self.real, self.batch_size)
-            x = self.x[idx].copy()
-            fake = rng.random(self.batch_size) < 0.5
-            for j in np.flatnonzero(fake):
-                x[j] = synthesize(x[j], self.synthesize, rng)
-            return x, (~fake).astype(np.float32)
+            return self._forge(self.x[idx], np.ones(self.batch_size, np.float32),
+                               rng.random(self.batch_size) < 0.5, rng)
         start = (i * self.batch_size) % len(self.order)
         idx = self.order[start:start + self.batch_size]
         if len(idx) < self.batch_size:
             idx = np.concatenate([idx, self.order[: self.batch_size - len(idx)]])
+        if self.synthesize:
+            forge = (self.y[idx] == 1) & (rng.random(len(idx)) < SYNTHESIZED_SHARE)
+            return self._forge(self.x[idx], self.y[idx], forge, rng)
         return self.x[idx], self.y[idx]
+
+    def _forge(self, x, y, which, rng):
+        """Copies of the batch with the faces picked by `which` forged and labelled df."""
+        from synthesize import synthesize
+
+        x, y = x.copy(), y.astype(np.float32)
+        for j in np.flatnonzero(which):
+            x[j] = synthesize(x[j], self.synthesize, rng)
+        y[which] = 0
+        return x, y
 
     def on_epoch_end(self):
         self.order = self.rng.permutation(len(self.x))

@@ -3,6 +3,7 @@
     python training/df_CNN.py --data data/ --output weights/meso4-mine.weights.h5
     python training/df_CNN.py --data data/ --init-weights meso4-df --learning-rate 1e-5
     python training/df_CNN.py --data data/ --synthesize-fakes sbi   # real faces only
+    python training/df_CNN.py --data data/ --synthesize-fakes sbi --keep-collected-fakes
 
 DATA holds training/ and validation/, each with df/ (or fake/) and real/ face crops;
 labels df = 0, real = 1. Defaults are the paper's (Afchar et al. 2018, section 4):
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--synthesize-fakes", choices=["fwa", "sbi"],
                    help="make the df class on the fly from real crops (no collected fakes)")
+    p.add_argument("--keep-collected-fakes", action="store_true",
+                   help="with --synthesize-fakes: train on the collected fakes too, and forge "
+                        "a fifth of the real faces of each batch")
     p.add_argument("--init-weights", help="start from these weights (name or file); the "
                    "authors advise --learning-rate 1e-5 for fine-tuning")
     p.add_argument("--backbone-weights", help="local weights file for a keras.applications "
@@ -122,6 +126,8 @@ def check_arguments(args) -> dict[str, Path]:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     if args.steps is not None and args.steps < 1:
         raise ValueError("--steps must be at least 1")
+    if args.keep_collected_fakes and not args.synthesize_fakes:
+        raise ValueError("--keep-collected-fakes goes with --synthesize-fakes fwa|sbi")
     paths = outputs_of(Path(args.output))
     folder = paths["weights"].parent
     try:
@@ -252,7 +258,7 @@ def main(argv=None) -> int:
 
     started = time.time()
     train = Batches(x_train, y_train, args.batch_size, args.synthesize_fakes, args.seed,
-                    steps=steps)
+                    steps=steps, keep_collected=args.keep_collected_fakes)
     model.fit(train, epochs=args.epochs, initial_epoch=initial_epoch,
               validation_data=(x_val, y_val), validation_batch_size=128,
               verbose=1 if progress else 2,
