@@ -310,9 +310,13 @@ def _on_accelerator() -> bool:
     return False
 
 
-def _device_array(x) -> bool:
-    """Whether x is a JAX array (possibly on a GPU), to be scored where it lies."""
-    return type(x).__module__.startswith("jax") and hasattr(x, "devices")
+def _array_module(x):
+    """numpy, or jax.numpy for a JAX array (possibly on a GPU), to be scored where it lies."""
+    if type(x).__module__.startswith("jax") and hasattr(x, "devices"):
+        import jax.numpy as jnp
+
+        return jnp
+    return np
 
 
 RUNTIMES = ("auto", "keras", "onnx")
@@ -374,13 +378,11 @@ class Classifier:
         on the JAX backend a JAX array, which is scored where it lies (on the GPU) without
         a copy to the host; only the N scores come back.
         """
-        on_device = _device_array(x)
-        if on_device:
-            if keras.backend.backend() != "jax" or self.runtime != "keras":
-                raise ValueError("JAX arrays are scored on the JAX backend with runtime "
-                                 "'keras'; pass a numpy array")
-        else:
-            x = check_faces(x)
+        xp = _array_module(x)
+        if xp is not np and (keras.backend.backend() != "jax" or self.runtime != "keras"):
+            raise ValueError("JAX arrays are scored on the JAX backend with runtime 'keras'; "
+                             "pass a numpy array")
+        x = check_faces(x, xp)
         if self._forward is None:
             if self.runtime == "onnx":
                 from export import onnx_forward
@@ -388,9 +390,7 @@ class Classifier:
                 self._forward = onnx_forward(self.model)
             else:
                 self._forward = _compile_forward(self.model, self.precision)
-        if on_device:
-            return _predict_on_device(self._forward, x, self.batch_size)
-        return predict_in_batches(lambda b: np.asarray(self._forward(b)), x, self.batch_size)
+        return predict_in_batches(self._forward, x, self.batch_size, xp)
 
     def fit(self, x, y):
         """One training step on a batch (as the original): returns [loss, accuracy]."""
@@ -414,31 +414,6 @@ class Classifier:
     def save(self, path, **metadata) -> Path:
         """Save weights (Keras 3 `.weights.h5`, tagged with the architecture)."""
         return save_weights_file(self.model, path, **metadata)
-
-
-def _predict_on_device(forward, x, batch_size: int) -> np.ndarray:
-    """forward() over fixed-size batches of a JAX array, on its device."""
-    import jax.numpy as jnp
-
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or tuple(x.shape[1:]) != (256, 256, 3):
-        raise ValueError(f"Expected faces of shape (N, 256, 256, 3); received shape {x.shape}")
-    if x.dtype != jnp.uint8:
-        if not jnp.issubdtype(x.dtype, jnp.floating):
-            raise ValueError(f"Expected uint8 in [0, 255] or float in [0, 1]; received {x.dtype}")
-        if x.size and float(x.max()) > 1.0 + 1e-6:
-            raise ValueError("Float faces must be in [0, 1]; pass uint8 or divide by 255")
-        x = x.astype(jnp.float32)
-    n = len(x)
-    if n == 0:
-        return np.zeros((0, 1), np.float32)
-    pad = (-n) % batch_size
-    if pad:  # pad to the compiled shape; padded rows are dropped
-        x = jnp.concatenate([x, jnp.zeros((pad,) + tuple(x.shape[1:]), x.dtype)])
-    # calls are dispatched asynchronously: the device works through them back to back
-    out = [forward(x[start:start + batch_size]) for start in range(0, n + pad, batch_size)]
-    return np.asarray(jnp.concatenate(out)[:n], dtype=np.float32)
 
 
 class Meso1(Classifier):

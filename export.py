@@ -29,26 +29,32 @@ CROP = 256  # faces are CROP x CROP x 3
 ONNX_BATCH = 16  # faces per ONNX Runtime call on a CPU (bench/bench_inference.py)
 
 
-def check_faces(x) -> np.ndarray:
-    """Validate a batch for prediction: (N, 256, 256, 3) uint8, or float in [0, 1]."""
-    x = np.asarray(x)
+def check_faces(x, xp=np):
+    """Validate a batch for prediction: (N, 256, 256, 3) uint8, or float in [0, 1].
+
+    xp: the array module, numpy, or jax.numpy for batches kept on a device."""
+    x = xp.asarray(x)
     if x.ndim == 3:
         x = x[None]
-    if x.ndim != 4 or x.shape[1:] != (CROP, CROP, 3):
+    if x.ndim != 4 or tuple(x.shape[1:]) != (CROP, CROP, 3):
         raise ValueError(f"Expected faces of shape (N, {CROP}, {CROP}, 3); "
-                         f"received shape {x.shape}")
-    if x.dtype == np.uint8:
+                         f"received shape {tuple(x.shape)}")
+    if x.dtype == xp.uint8:
         return x
-    if not np.issubdtype(x.dtype, np.floating):
+    if not xp.issubdtype(x.dtype, xp.floating):
         raise ValueError(f"Expected uint8 in [0, 255] or float in [0, 1]; received {x.dtype}")
     if x.size and float(x.max()) > 1.0 + 1e-6:
         raise ValueError("Float faces must be in [0, 1] (the networks were trained on x/255); "
                          f"received values up to {float(x.max()):.1f}. Pass uint8 or divide by 255")
-    return x.astype(np.float32, copy=False)
+    return x if x.dtype == xp.float32 else x.astype(xp.float32)
 
 
-def predict_in_batches(forward, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """forward() over fixed-size batches (the last one padded, its padding dropped)."""
+def predict_in_batches(forward, x, batch_size: int, xp=np) -> np.ndarray:
+    """forward() over fixed-size batches (the last one padded, its padding dropped).
+
+    With xp=jax.numpy the batches are sliced and padded on x's device; calls are
+    dispatched asynchronously, so the device works through them back to back, and only
+    the scores come back to the host."""
     n = len(x)
     if n == 0:
         return np.zeros((0, 1), np.float32)
@@ -56,8 +62,8 @@ def predict_in_batches(forward, x: np.ndarray, batch_size: int) -> np.ndarray:
     for start in range(0, n, batch_size):
         chunk = x[start:start + batch_size]
         if len(chunk) < batch_size:  # pad to the compiled shape; padded rows are dropped
-            pad = np.zeros((batch_size - len(chunk),) + chunk.shape[1:], chunk.dtype)
-            chunk = np.concatenate([chunk, pad])
+            pad = xp.zeros((batch_size - len(chunk),) + tuple(chunk.shape[1:]), chunk.dtype)
+            chunk = xp.concatenate([chunk, pad])
         out.append(forward(chunk)[: min(batch_size, n - start)])
     return np.concatenate(out).astype(np.float32)
 
