@@ -6,7 +6,7 @@ pinned SHA-256) and the project's own weights in weights/ ('meso4-corpus', ...).
 other argument is a path to a weights file.
 
 This module imports neither Keras nor TensorFlow, so that a script can find its weights
-(and, with a cached ONNX graph, score faces: `fast_classifier`) without loading them.
+(and, with a cached ONNX graph, score faces: `load_classifier`) without loading them.
 """
 
 from __future__ import annotations
