@@ -15,7 +15,6 @@ is stored after the response; no name from the client ever reaches the file syst
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import logging
@@ -30,8 +29,9 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-import reporting
-from reporting import P_REAL_MEANING
+import cli
+from contract import FACE_SIZE, P_REAL_MEANING, check_threshold, prediction_of
+from media import MediaError
 
 logger = logging.getLogger("app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -71,6 +71,7 @@ class Analyzer:
                  runtime: str = "auto"):
         import pipeline
         import zoo
+        from faces import FaceFinder
 
         self.pipeline = pipeline
         self.classifiers = {}
@@ -80,21 +81,18 @@ class Analyzer:
         self.get_classifier(default_weights)  # fail at start-up, not at the first request
         self.finders: queue.Queue = queue.Queue()
         for _ in range(workers):
-            self.finders.put(pipeline.FaceFinder(detector))
+            self.finders.put(FaceFinder(detector))
         self.available = zoo.available_weights()
         self.slots = threading.BoundedSemaphore(workers + queue_size)
         self.workers = workers
 
     def get_classifier(self, weights: str):
-        import zoo
-
         with self.lock:
             if weights not in self.classifiers:
-                self.classifiers[weights] = zoo.load_classifier(
-                    weights=weights, runtime=self.runtime)
+                self.classifiers[weights] = cli.load_scorer(weights, runtime=self.runtime)
                 import numpy as np
 
-                self.classifiers[weights].predict(np.zeros((1, 256, 256, 3), np.uint8))
+                self.classifiers[weights].predict(np.zeros((1, FACE_SIZE, FACE_SIZE, 3), np.uint8))
             return self.classifiers[weights]
 
     def describe(self, weights: str) -> dict:
@@ -147,7 +145,8 @@ def render(result, kind, weights, aggregate, threshold, model) -> dict:
         image = image.copy()
         for face in (f for f in result.faces if f.frame == index):
             top, right, bottom, left = (round(v * scale) for v in face.box)
-            colour = (40, 180, 60) if face.p_real > threshold else (220, 40, 40)
+            colour = (40, 180, 60) if prediction_of(face.p_real, threshold) == "real" \
+                else (220, 40, 40)
             cv2.rectangle(image, (left, top), (right, bottom), colour, 2)
             cv2.putText(image, f"{face.p_real:.2f}", (left, max(12, top - 4)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
@@ -158,10 +157,65 @@ def render(result, kind, weights, aggregate, threshold, model) -> dict:
             "frames": annotated}
 
 
-def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int):
+def check_form(analyzer: Analyzer, weights: str | None, frames: int, aggregate: str,
+               threshold: float) -> str:
+    """The weights to use, or a 422 that says what was received and what is allowed."""
+    weights = weights or analyzer.default_weights
+    if weights not in analyzer.available:
+        raise HTTPException(422, f"unknown weights {weights!r}; available: "
+                                 f"{', '.join(analyzer.available)}")
+    if aggregate not in ("mean", "vote"):
+        raise HTTPException(422, f"aggregate must be `mean` or `vote`; received {aggregate!r}")
+    if not 1 <= frames <= 300:
+        raise HTTPException(422, f"frames must be between 1 and 300; received {frames}")
+    try:
+        check_threshold(threshold)
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+    return weights
+
+
+async def save_upload(file: UploadFile, path: str, fd: int, max_bytes: int) -> str:
+    """Stream the upload to `path` (opened as fd) within the size limit; its kind by
+    content ('image' or 'video'), or an HTTP error."""
+    size = 0
+    with os.fdopen(fd, "wb") as out:
+        while chunk := await file.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise HTTPException(413, f"upload is over the limit of {max_bytes} bytes")
+            out.write(chunk)
+    if size == 0:
+        raise HTTPException(400, "empty upload (0 bytes)")
+    with open(path, "rb") as f:
+        kind = sniff(f.read(32))
+    if kind is None:
+        raise HTTPException(415, "unsupported file type: send a JPEG, PNG, GIF, WebP, BMP or "
+                                 "TIFF image, or an MP4, MOV, WebM, MKV or AVI video (decided "
+                                 "by content, not by name)")
+    return kind
+
+
+def check_pixels(path, limit: int) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except Exception:
+        raise HTTPException(422, "cannot read the upload: not a decodable image") from None
+    if w * h > limit:
+        raise HTTPException(413, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over "
+                                 f"the limit of {limit / 1e6:.0f} megapixels")
+
+
+def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
+               temp_dir: str | None = None) -> FastAPI:
+    """The service. Uploads go to temporary files in `temp_dir` (default: the system's)."""
     app = FastAPI(title="MesoNet", version="1.0",
                   description="Is this face forged? MesoNet (Afchar et al., WIFS 2018). "
                               + P_REAL_MEANING)
+    app.state.temp_dir = temp_dir or tempfile.gettempdir()
 
     @app.middleware("http")
     async def limit_upload_size(request: Request, call_next):
@@ -192,34 +246,10 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int):
         if file is None:
             raise HTTPException(422, "no file: send the image or video in the multipart "
                                      "field `file`")
-        weights = weights or analyzer.default_weights
-        if weights not in analyzer.available:
-            raise HTTPException(422, f"unknown weights {weights!r}; available: "
-                                     f"{', '.join(analyzer.available)}")
-        if aggregate not in ("mean", "vote"):
-            raise HTTPException(422, "aggregate must be `mean` or `vote`")
-        if not 1 <= frames <= 300:
-            raise HTTPException(422, "frames must be between 1 and 300")
-        if not 0 < threshold < 1:
-            raise HTTPException(422, "threshold must be between 0 and 1")
-        fd, tmp = tempfile.mkstemp(prefix="mesonet-upload-")
+        weights = check_form(analyzer, weights, frames, aggregate, threshold)
+        fd, tmp = tempfile.mkstemp(prefix="mesonet-upload-", dir=app.state.temp_dir)
         try:
-            size = 0
-            with os.fdopen(fd, "wb") as out:
-                while chunk := await file.read(1 << 20):
-                    size += len(chunk)
-                    if size > max_upload_bytes:
-                        raise HTTPException(413, f"upload is over the limit of "
-                                                 f"{max_upload_bytes} bytes")
-                    out.write(chunk)
-            if size == 0:
-                raise HTTPException(400, "empty upload (0 bytes)")
-            with open(tmp, "rb") as f:
-                kind = sniff(f.read(32))
-            if kind is None:
-                raise HTTPException(415, "unsupported file type: send a JPEG, PNG, GIF, WebP, "
-                                         "BMP or TIFF image, or an MP4, MOV, WebM, MKV or AVI "
-                                         "video (decided by content, not by name)")
+            kind = await save_upload(file, tmp, fd, max_upload_bytes)
             if kind == "image":
                 check_pixels(tmp, max_pixels)
             if not analyzer.slots.acquire(blocking=False):
@@ -235,53 +265,40 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int):
         except Busy:
             return JSONResponse({"detail": "busy: too many analyses waiting; retry shortly"},
                                 status_code=503, headers={"Retry-After": "5"})
-        except analyzer.pipeline.MediaError as e:
+        except MediaError as e:
             raise HTTPException(422, f"cannot read the upload: {e.reason}") from None
         except OSError as e:  # weights that cannot be found or downloaded here
             raise HTTPException(503, f"weights {weights!r} are not available: {e}") from None
         finally:
             os.unlink(tmp)
 
-    def check_pixels(path, limit):
-        from PIL import Image
-
-        try:
-            with Image.open(path) as img:
-                w, h = img.size
-        except Exception:
-            raise HTTPException(422, "cannot read the upload: not a decodable image") from None
-        if w * h > limit:
-            raise HTTPException(413, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over "
-                                     f"the limit of {limit / 1e6:.0f} megapixels")
-
     return app
 
 
 def main(argv=None) -> int:
-    from zoo import DEFAULT_WEIGHTS
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS, help="default weights")
-    reporting.add_detector_argument(p)
-    p.add_argument("--runtime", choices=["auto", "keras", "onnx"], default="auto")
-    p.add_argument("--workers", type=int, default=2, help="analyses run at once")
-    p.add_argument("--queue", type=int, default=8, help="analyses that may wait; more get 503")
-    p.add_argument("--max-upload-mb", type=float, default=50.0)
-    p.add_argument("--max-megapixels", type=float, default=40.0)
+    p = cli.parser(__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    cli.add_weights_options(p, model=False)
+    p.add_argument("--detector", choices=cli.DETECTORS, default="hog",
+                   help="face detector (default: %(default)s; see deepfakes_videos.py --help)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="analyses run at once (default: %(default)s)")
+    p.add_argument("--queue", type=int, default=8,
+                   help="analyses that may wait; one more gets 503 (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0,
+                   help="largest upload in MB (default: %(default)s)")
+    p.add_argument("--max-megapixels", type=float, default=40.0,
+                   help="largest image in megapixels (default: %(default)s)")
+    p.add_argument("--temp-dir", help="where uploads wait while analysed, deleted after each "
+                   "request (default: the system's temporary folder)")
     args = p.parse_args(argv)
-    reporting.setup_logging()
+    cli.setup_logging()
     import uvicorn
 
-    try:
-        analyzer = Analyzer(args.weights, args.workers, args.queue, args.detector, args.runtime)
-    except (ValueError, OSError) as e:
-        logger.error("%s", e)
-        return 2
-    app = create_app(analyzer, int(args.max_upload_mb * 1e6), int(args.max_megapixels * 1e6))
+    analyzer = Analyzer(args.weights, args.workers, args.queue, args.detector, args.runtime)
+    app = create_app(analyzer, int(args.max_upload_mb * 1e6), int(args.max_megapixels * 1e6),
+                     args.temp_dir)
     logger.info("MesoNet at http://%s:%d/ (weights %s)", args.host, args.port, args.weights)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 limit_concurrency=args.workers + args.queue + 16)
@@ -289,4 +306,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -10,8 +10,13 @@ Every model takes 256x256 RGB faces and outputs one sigmoid unit: P(real).
 Inputs to `predict`: uint8 RGB in [0, 255] (rescaled inside the compiled graph)
 or float in [0, 1], shape (N, 256, 256, 3).
 
-This module knows nothing about files of images or videos; it does know where
-weights live (`resolve_weights`), as `keras.applications` does.
+This module knows nothing about files of images or videos; weights names resolve
+through the registry (`zoo.resolve`), and scoring without Keras (the face-array
+contract, batching, ONNX Runtime) lives in `scoring`.
+
+    from classifiers import Meso4, load_classifier
+    clf = load_classifier(weights="meso4-df")       # or Meso4().load("meso4-df")
+    p_real = clf.predict(faces_uint8)               # (N, 1)
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ import numpy as np
 import keras
 from keras import layers
 
+import zoo
+from contract import RUNTIMES
+from contract import FACE_SIZE as IMGWIDTH  # the original's name for it
+from scoring import ONNX_BATCH, check_faces, onnx_forward, predict_in_batches
+
 logger = logging.getLogger(__name__)
 
-IMGWIDTH = 256
 BN_EPSILON = 1e-3  # Keras 2's default; the original weights' moving statistics assume it
 
 # --------------------------------------------------------------------------------------
@@ -48,7 +57,8 @@ def _head(x):
     x = layers.Dense(16, name="dense1")(x)
     x = layers.LeakyReLU(negative_slope=0.1, name="leaky_relu")(x)
     x = layers.Dropout(0.5, name="dropout2")(x)
-    return layers.Dense(1, activation="sigmoid", name="p_real")(x)
+    # the output stays float32 when the network computes in bfloat16 (mixed precision)
+    return layers.Dense(1, activation="sigmoid", name="p_real", dtype="float32")(x)
 
 
 def meso4(name: str = "meso4") -> keras.Model:
@@ -100,7 +110,8 @@ def meso1(dl_rate: int = 1, name: str = "meso1") -> keras.Model:
     x = layers.MaxPooling2D(8, padding="same", name="block1_pool")(x)  # 256 -> 32
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(0.5, name="dropout1")(x)
-    return keras.Model(inputs, layers.Dense(1, activation="sigmoid", name="p_real")(x), name=name)
+    return keras.Model(inputs, layers.Dense(1, activation="sigmoid", name="p_real",
+                                            dtype="float32")(x), name=name)
 
 
 BUILDERS = {"meso4": meso4, "mesoinception4": meso_inception4, "meso1": meso1}
@@ -114,17 +125,7 @@ def build(name: str) -> keras.Model:
         raise ValueError(f"Unknown model {name!r}; known models: {', '.join(BUILDERS)}") from None
 
 
-# --------------------------------------------------------------------------------------
-# Weights: names, files, downloads (zoo.py, which needs no Keras); input checks and
-# batching shared with the Keras-free ONNX scorer (export.py)
-
-from export import ONNX_BATCH, check_faces, predict_in_batches  # noqa: E402
-
 GPU_BATCH = 1024  # faces per compiled call on a GPU (bench/bench_inference.py --batch-size)
-
-from zoo import (DEFAULT_WEIGHTS, ORIGINAL_URL, ORIGINAL_WEIGHTS, PROJECT_WEIGHTS_DIR,  # noqa: E402,F401
-                 _cache_dir, _download, architecture_of_weights, available_weights,
-                 project_weights, resolve_weights, sha256_of, trained_on)
 
 
 # --------------------------------------------------------------------------------------
@@ -224,17 +225,17 @@ def save_weights_file(model: keras.Model, path: str | os.PathLike, **metadata) -
     """Save weights atomically as `<path>.weights.h5`, tagged with the architecture."""
     import h5py
 
+    from outputs import atomic_path
+
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
         path = path.with_name(path.name.removesuffix(".h5") + ".weights.h5")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name.removesuffix(".weights.h5") + ".tmp.weights.h5")
-    model.save_weights(tmp)
-    with h5py.File(tmp, "a") as f:
-        f.attrs["mesonet_architecture"] = model.name
-        for key, value in metadata.items():
-            f.attrs[key] = value
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".weights.h5") as tmp:  # Keras wants that suffix
+        model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs["mesonet_architecture"] = model.name
+            for key, value in metadata.items():
+                f.attrs[key] = value
     return path
 
 
@@ -317,9 +318,6 @@ def _array_module(x):
     return np
 
 
-RUNTIMES = ("auto", "keras", "onnx")
-
-
 def resolve_runtime(runtime: str = "auto") -> str:
     """'keras' (compiled XLA / jax.jit) or 'onnx' (ONNX Runtime, the fastest on a CPU).
 
@@ -349,12 +347,14 @@ class Classifier:
 
     model: keras.Model
 
-    def __init__(self, model: keras.Model, learning_rate: float, runtime: str = "keras",
+    def __init__(self, model: keras.Model, learning_rate: float, runtime: str = "auto",
                  precision: str = "float32"):
         self.model = model
-        self.runtime = resolve_runtime(runtime)
         if precision not in PRECISIONS:
             raise ValueError(f"Unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+        # reduced precision is Keras's: 'auto' then means the compiled Keras path
+        self.runtime = "keras" if runtime == "auto" and precision != "float32" \
+            else resolve_runtime(runtime)
         if precision != "float32" and self.runtime == "onnx":
             raise ValueError(f"precision {precision!r} needs runtime 'keras'; ONNX Runtime "
                              "on a CPU computes in float32")
@@ -383,8 +383,6 @@ class Classifier:
         x = check_faces(x, xp)
         if self._forward is None:
             if self.runtime == "onnx":
-                from export import onnx_forward
-
                 self._forward = onnx_forward(self.model)
             else:
                 self._forward = _compile_forward(self.model, self.precision)
@@ -399,13 +397,15 @@ class Classifier:
         """[loss, accuracy] on a batch, without training."""
         return self.model.test_on_batch(check_faces(x), np.asarray(y, np.float32))
 
-    def load(self, path) -> "Classifier":
-        """Load weights by name ('meso4-df', ...) or path: original Keras 2 files or ours."""
-        arch = architecture_of_weights(path) if str(path) in ORIGINAL_WEIGHTS else None
-        if arch and arch != self.model.name:
-            raise ValueError(f"Weights {path!r} are for {arch}, not {self.model.name}")
-        load_weights_file(self.model, resolve_weights(path))
-        self.weights = str(path)
+    def load(self, weights) -> "Classifier":
+        """Load weights by name ('meso4-df', ...), path or zoo.WeightsRecord: the
+        authors' Keras 2 files or ours."""
+        record = zoo.resolve(weights)
+        if record.architecture and record.architecture != self.model.name:
+            raise ValueError(f"Weights {record.name!r} are for {record.architecture}, "
+                             f"not {self.model.name}")
+        load_weights_file(self.model, record.path)
+        self.weights = record.name
         self._forward = None
         return self
 
@@ -415,42 +415,44 @@ class Classifier:
 
 
 class Meso1(Classifier):
-    def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1, runtime: str = "keras",
+    def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1, runtime: str = "auto",
                  precision: str = "float32"):
         super().__init__(meso1(dl_rate), learning_rate, runtime, precision)
 
 
 class Meso4(Classifier):
-    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras",
+    def __init__(self, learning_rate: float = 0.001, runtime: str = "auto",
                  precision: str = "float32"):
         super().__init__(meso4(), learning_rate, runtime, precision)
 
 
 class MesoInception4(Classifier):
-    def __init__(self, learning_rate: float = 0.001, runtime: str = "keras",
+    def __init__(self, learning_rate: float = 0.001, runtime: str = "auto",
                  precision: str = "float32"):
         super().__init__(meso_inception4(), learning_rate, runtime, precision)
 
 
-CLASSIFIERS = {"meso4": Meso4, "mesoinception4": MesoInception4, "meso1": Meso1}
+CLASSIFIERS = {"meso4": Meso4, "mesoinception4": MesoInception4, "meso1": Meso1}  # as ARCHITECTURES
 
 
-def load_classifier(model: str | None = None, weights: str | os.PathLike | None = None,
-                    runtime: str = "keras", precision: str = "float32") -> Classifier:
+def load_classifier(model: str | None = None, weights=None, runtime: str = "auto",
+                    precision: str = "float32") -> Classifier:
     """A classifier with weights loaded; the architecture follows the weights when known.
 
-    runtime: 'keras' (compiled Keras), 'onnx' (ONNX Runtime) or 'auto' (see resolve_runtime).
-    precision: what compiled Keras inference computes in: 'float32', or 'float16' /
-    'bfloat16' (for a GPU; on the reference faces within 1e-3 / 5e-3 of the reference
-    values, tests/test_classifiers.py).
+    weights: a name ('meso4-df', 'meso4-corpus', ...), a path, or a zoo.WeightsRecord.
+    runtime: 'auto' (ONNX Runtime on a CPU, the jitted Keras path on a GPU; see
+    resolve_runtime), 'keras' or 'onnx'. precision: what compiled Keras inference computes
+    in: 'float32', or 'float16' / 'bfloat16' (for a GPU; on the reference faces within
+    1e-3 / 5e-3 of the reference values, tests/test_classifiers.py).
     """
-    arch = architecture_of_weights(weights) if weights is not None else None
+    record = zoo.resolve(weights) if weights is not None else None
+    arch = record.architecture if record is not None else None
     model = model or arch or "meso4"
     if model not in CLASSIFIERS:
         raise ValueError(f"Unknown model {model!r}; known models: {', '.join(CLASSIFIERS)}")
     if arch and arch != model:
-        raise ValueError(f"Weights {weights!r} are for {arch}, not {model}")
+        raise ValueError(f"Weights {record.name!r} are for {arch}, not {model}")
     classifier = CLASSIFIERS[model](runtime=runtime, precision=precision)
-    if weights is not None:
-        classifier.load(weights)
+    if record is not None:
+        classifier.load(record)
     return classifier

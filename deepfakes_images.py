@@ -12,13 +12,12 @@ df/, fake/ or real/ gets that label, and accuracy per class is reported.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
-import reporting
-from reporting import P_REAL_MEANING
+import cli
+from contract import P_REAL_MEANING, label_from_path, prediction_of
 
 logger = logging.getLogger("deepfakes_images")
 
@@ -55,13 +54,12 @@ def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True)
     for good, batch, failed in iter_batches(paths, batch_size):
         for path, reason in failed:
             logger.error("%s: %s", path, reason)
-            rows.append({"path": str(path), "label": reporting.label_from_path(path),
-                         "error": reason})
+            rows.append({"path": str(path), "label": label_from_path(path), "error": reason})
         if batch is not None:
             for path, p in zip(good, classifier.predict(batch)[:, 0]):
                 rows.append({"path": str(path), "p_real": round(float(p), 6),
-                             "prediction": reporting.prediction_of(float(p), threshold),
-                             "label": reporting.label_from_path(path)})
+                             "prediction": prediction_of(float(p), threshold),
+                             "label": label_from_path(path)})
         bar.update(len(good) + len(failed))
     bar.close()
     return rows
@@ -87,15 +85,8 @@ def summarize(rows, threshold) -> dict:
     return out
 
 
-def describe_weights(classifier) -> str:
-    from zoo import trained_on
-
-    return f"{classifier.weights} ({classifier.model.name}; trained on " \
-           f"{trained_on(classifier.weights)})"
-
-
 def print_summary(summary, classifier, threshold, file=sys.stdout):
-    print(f"Weights: {describe_weights(classifier)}", file=file)
+    print(f"Weights: {cli.describe_weights(classifier)}", file=file)
     print(f"{P_REAL_MEANING}; predicted fake when P(real) <= {threshold}", file=file)
     print(f"Scored {summary['n_scored']} of {summary['n_images']} images"
           f" ({summary['n_failed']} failed)", file=file)
@@ -111,48 +102,33 @@ def print_summary(summary, classifier, threshold, file=sys.stdout):
         print(f"Accuracy overall: {100 * summary['accuracy']:.1f} %", file=file)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from zoo import DEFAULT_WEIGHTS
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+def build_parser():
+    p = cli.parser(__doc__)
     p.add_argument("paths", nargs="*", default=["test_images"],
                    help="image files or folders (recursive); default: test_images/")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                   help=f"weights name or file (default: {DEFAULT_WEIGHTS})")
-    p.add_argument("--runtime", choices=["auto", "keras", "onnx"], default="auto",
-                   help="auto: ONNX Runtime on a CPU when installed (fastest), else Keras")
-    p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"],
-                   help="architecture (default: the one the weights were made for)")
-    p.add_argument("--batch-size", type=int, default=64, help="images read and scored together (default 64)")
-    p.add_argument("--threshold", type=float, default=0.5,
-                   help="P(real) above this is predicted real (default 0.5)")
+    cli.add_weights_options(p)
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="images read and scored together (default: %(default)s)")
+    cli.add_threshold_option(p)
     p.add_argument("--output", help="write per-image results to FILE.csv or FILE.json")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("-v", "--verbose", action="store_true")
+    cli.add_common_options(p)
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    reporting.setup_logging(args.verbose)
-    try:
-        if args.batch_size < 1:
-            raise ValueError(f"--batch-size must be at least 1; received {args.batch_size}")
-        reporting.check_output_path(args.output)
-        missing = [p for p in args.paths if not Path(p).exists()]
-        for p in missing:
-            logger.error("%s: no such file or folder", p)
-        from media import IMAGE_SUFFIXES, list_media
+    cli.setup_logging(args.verbose)
+    from media import IMAGE_SUFFIXES, list_media
+    from outputs import check_output_path, write_results
 
-        paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
-        from zoo import load_classifier
-
-        classifier = load_classifier(args.model, args.weights, args.runtime)
-    except (ValueError, OSError) as e:
-        logger.error("%s", e)
-        return 2
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1; received {args.batch_size}")
+    check_output_path(args.output)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    for p in missing:
+        logger.error("%s: no such file or folder", p)
+    paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
+    classifier = cli.load_scorer(args.weights, args.model, args.runtime)
     rows = [{"path": p, "error": "no such file or folder"} for p in missing]
     rows += score_images(paths, classifier, args.batch_size, args.threshold,
                          progress=not args.no_progress)
@@ -162,7 +138,7 @@ def main(argv=None) -> int:
     if args.output:
         meta = {"weights": classifier.weights, "model": classifier.model.name,
                 "threshold": args.threshold, "p_real": P_REAL_MEANING, "summary": summary}
-        reporting.write_results(args.output, rows, COLUMNS, meta)
+        write_results(args.output, rows, COLUMNS, meta)
         logger.info("Wrote %d rows to %s", len(rows), args.output)
     else:
         for row in rows:
@@ -179,4 +155,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

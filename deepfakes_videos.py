@@ -15,21 +15,18 @@ score is that of its most forged-looking person.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from pathlib import Path
 
-import reporting
-from reporting import P_REAL_MEANING
+import cli
+from contract import P_REAL_MEANING
 
 logger = logging.getLogger("deepfakes_videos")
 
 COLUMNS = ["video", "n_frames_sampled", "n_faces", "n_tracks", "mean_p_real", "vote_real",
            "prediction", "weights", "error"]
-FRAME_COLUMNS = ["source", "frame", "time_s", "top", "right", "bottom", "left", "center_y",
-                 "center_x", "side", "rotation_deg", "track", "p_real"]
 
 
 def plot_timeline(result, path, weights: str, threshold: float) -> None:
@@ -55,31 +52,19 @@ def plot_timeline(result, path, weights: str, threshold: float) -> None:
                  f" ({weights}; 0 = forged, 1 = real)", fontsize=9)
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    from outputs import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from zoo import DEFAULT_WEIGHTS
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+def build_parser():
+    p = cli.parser(__doc__)
     p.add_argument("paths", nargs="+", help="videos, images or folders (recursive)")
-    p.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                   help=f"weights name or file (default: {DEFAULT_WEIGHTS})")
-    p.add_argument("--runtime", choices=["auto", "keras", "onnx"], default="auto",
-                   help="auto: ONNX Runtime on a CPU when installed (fastest), else Keras")
-    p.add_argument("--model", choices=["meso4", "mesoinception4", "meso1"])
-    p.add_argument("--frames", type=int, default=30,
-                   help="frames sampled evenly per video (default 30; benchmarks often use 32)")
-    reporting.add_detector_argument(p)
-    p.add_argument("--aggregate", choices=["mean", "vote"], default="mean",
-                   help="which per-video score decides `prediction` (default: mean, the paper)")
-    p.add_argument("--threshold", type=float, default=0.5)
+    cli.add_weights_options(p)
+    cli.add_video_options(p)
+    cli.add_threshold_option(p)
     p.add_argument("--all-faces", action="store_true",
                    help="score every face, tracked per person (default: the largest face)")
     p.add_argument("--output", help="per-video results to FILE.csv or FILE.json")
@@ -87,42 +72,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeline", metavar="DIR", help="write a P(real)-over-time PNG per video")
     p.add_argument("--resume", action="store_true",
                    help="keep the videos already in --output and skip them")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="store_true")
+    cli.add_common_options(p)
     return p
+
+
+def read_done(path: Path) -> list[dict]:
+    """The rows of an earlier --output (CSV or JSON), to resume after."""
+    if not path.exists():
+        return []
+    if path.suffix.lower() == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))["results"]
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    reporting.setup_logging(args.verbose)
-    try:
-        if args.frames < 1:
-            raise ValueError(f"--frames must be at least 1; received {args.frames}")
-        reporting.check_output_path(args.output)
-        reporting.check_output_path(args.frames_output)
-        if args.resume and not args.output:
-            raise ValueError("--resume needs --output")
-        from zoo import load_classifier
-        from pipeline import FaceFinder, list_media
+    cli.setup_logging(args.verbose)
+    from outputs import check_output_path, write_results
 
-        classifier = load_classifier(args.model, args.weights, args.runtime)
-        finder = FaceFinder(args.detector)
-    except (ValueError, OSError) as e:
-        logger.error("%s", e)
-        return 2
+    check_output_path(args.output)
+    check_output_path(args.frames_output)
+    if args.resume and not args.output:
+        raise ValueError("--resume needs --output")
     from tqdm import tqdm
 
-    from pipeline import MediaError, VideoResult, analyze, face_rows
+    from faces import FaceFinder
+    from media import MediaError, list_media
+    from pipeline import FACE_COLUMNS, VideoResult, analyze, face_rows
 
-    rows, face_table = [], []
-    if args.resume and Path(args.output).exists():
-        if args.output.endswith(".json"):
-            rows = json.loads(Path(args.output).read_text())["results"]
-        else:
-            import csv
-
-            with open(args.output, newline="", encoding="utf-8") as f:
-                rows = list(csv.DictReader(f))
+    classifier = cli.load_scorer(args.weights, args.model, args.runtime)
+    finder = FaceFinder(args.detector)
+    rows, face_table = (read_done(Path(args.output)) if args.resume else []), []
     done = {r["video"] for r in rows}
     sources = [s for s in list_media(args.paths) if str(s) not in done]
     meta = {"weights": classifier.weights, "model": classifier.model.name,
@@ -139,9 +122,9 @@ def main(argv=None) -> int:
         rows.append(row)
         face_table += face_rows(result)
         if args.output:  # after every video: an interruption loses nothing already done
-            reporting.write_results(args.output, rows, COLUMNS, meta)
+            write_results(args.output, rows, COLUMNS, meta)
         if args.frames_output:
-            reporting.write_results(args.frames_output, face_table, FRAME_COLUMNS, meta)
+            write_results(args.frames_output, face_table, FACE_COLUMNS, meta)
         if args.timeline and result.faces:
             plot_timeline(result, Path(args.timeline) / f"{source.stem}.png",
                           classifier.weights, args.threshold)
@@ -163,4 +146,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -13,7 +13,6 @@ rather than mix crops made two ways); a file that fails is reported and the rest
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
@@ -21,12 +20,15 @@ import logging
 import sys
 from pathlib import Path
 
-import reporting
+import cli
 
 logger = logging.getLogger("extract_faces")
 
-MANIFEST_COLUMNS = ["source", "frame", "time_s", "top", "right", "bottom", "left", "center_y",
-                    "center_x", "side", "rotation_deg", "track", "crop_path"]
+def manifest_columns() -> list[str]:
+    """The per-face row layout (pipeline.FACE_COLUMNS) without a score, with the crop."""
+    from pipeline import FACE_COLUMNS
+
+    return [c for c in FACE_COLUMNS if c != "p_real"] + ["crop_path"]
 
 
 def crop_folder_name(source: Path) -> str:
@@ -44,10 +46,9 @@ def read_manifest(path: Path) -> list[dict]:
 
 def extract_one(source: Path, finder, output: Path, frames, all_faces) -> list[dict]:
     """Crops of one source written as PNG (atomically); its manifest rows."""
-    import os
-
     from PIL import Image
 
+    from outputs import atomic_path
     from pipeline import extract_faces
 
     result = extract_faces(source, finder, frames, all_faces)
@@ -56,9 +57,8 @@ def extract_one(source: Path, finder, output: Path, frames, all_faces) -> list[d
     rows = []
     for face in result.faces:
         name = f"frame{face.frame:06d}_track{face.track}.png"
-        tmp = folder / f".{name}.tmp.png"
-        Image.fromarray(face.crop).save(tmp)
-        os.replace(tmp, folder / name)
+        with atomic_path(folder / name) as tmp:
+            Image.fromarray(face.crop).save(tmp, format="PNG")
         row = {"source": str(source), **face.row(),
                "crop_path": (folder / name).relative_to(output).as_posix()}
         row.pop("p_real")
@@ -68,28 +68,22 @@ def extract_one(source: Path, finder, output: Path, frames, all_faces) -> list[d
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = cli.parser(__doc__)
     p.add_argument("paths", nargs="*", default=["video.mp4"],
                    help="videos, images or folders (default: video.mp4)")
-    p.add_argument("--frames", type=int, default=30,
-                   help="frames sampled evenly per video (default 30, as the original)")
-    p.add_argument("--output", default="output", help="folder for crops and manifest.csv")
-    reporting.add_detector_argument(p)
+    cli.add_video_options(p, aggregate=False)
+    p.add_argument("--output", default="output",
+                   help="folder for the crops and manifest.csv (default: %(default)s)")
     p.add_argument("--all-faces", action="store_true",
                    help="every face of each frame, grouped into tracks (default: the largest)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="store_true")
+    cli.add_common_options(p)
     args = p.parse_args(argv)
-    reporting.setup_logging(args.verbose)
-    if args.frames < 1:
-        logger.error("--frames must be at least 1; received %d", args.frames)
-        return 2
-
+    cli.setup_logging(args.verbose)
     from tqdm import tqdm
 
-    from pipeline import FaceFinder, MediaError, list_media
+    from faces import FaceFinder
+    from media import MediaError, list_media
+    from outputs import atomic_write_text, write_results
 
     output = Path(args.output)
     manifest_path = output / "manifest.csv"
@@ -108,7 +102,7 @@ def main(argv=None) -> int:
         return 2
     if before != settings:
         output.mkdir(parents=True, exist_ok=True)
-        reporting.atomic_write_text(settings_path, json.dumps(settings))
+        atomic_write_text(settings_path, json.dumps(settings))
     sources = list_media(args.paths)
     todo = [s for s in sources if str(s) not in done]
     if len(todo) < len(sources):
@@ -126,7 +120,7 @@ def main(argv=None) -> int:
         rows += new
         # the manifest is rewritten whole after each source: an interruption loses at most
         # the source in progress, and a rerun resumes there
-        reporting.write_results(manifest_path, rows, MANIFEST_COLUMNS, {})
+        write_results(manifest_path, rows, manifest_columns(), {})
         with open(output / ".done.txt", "a", encoding="utf-8") as f:
             f.write(f"{source}\n")
     n_new = len(todo) - len(failed)
@@ -138,4 +132,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -16,9 +16,10 @@ from typing import Iterator
 
 import numpy as np
 
+from contract import FACE_SIZE
+
 logger = logging.getLogger(__name__)
 
-CROP_SIZE = 256
 FRAME_SUBSAMPLE_COUNT = 30  # frames sampled per video, as the original deepfakes scripts
 MAX_IMAGE_PIXELS = 120_000_000  # larger images are refused with a clear error
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -104,8 +105,8 @@ def load_face_crop(path) -> np.ndarray:
     from PIL import Image
 
     rgb = Image.fromarray(read_image(path))
-    if rgb.size != (CROP_SIZE, CROP_SIZE):
-        rgb = rgb.resize((CROP_SIZE, CROP_SIZE), Image.NEAREST)
+    if rgb.size != (FACE_SIZE, FACE_SIZE):
+        rgb = rgb.resize((FACE_SIZE, FACE_SIZE), Image.NEAREST)
     return np.asarray(rgb, dtype=np.uint8)
 
 

@@ -1,344 +1,31 @@
-"""Frames -> faces -> aligned 256x256 crops -> P(real) -> one verdict per video.
+"""Frames -> faces -> scores -> one verdict per video.
 
-Faithful to the original MesoNet `pipeline.py` in geometry (`find_coordinates`,
-`get_aligned_face`), and fixed where the original was wrong: crops are fed to the
-network as [0, 1] inputs (uint8, rescaled in the graph), each sampled frame is
-decoded once, and boxes found on downscaled frames are mapped back to source pixels.
+Frames come from media.py, faces and their aligned 256x256 crops from faces.py; here
+they are tracked per person, scored in one batch, and aggregated (`mean`, the paper's
+per-video score, or `vote`, the share of faces above 0.5, the released code's). Fixed
+where the original was wrong: crops are fed to the network as [0, 1] inputs (uint8,
+rescaled in the graph) and each sampled frame is decoded once.
 
-Conventions: images are uint8 RGB, H x W x 3; boxes are (top, right, bottom, left)
-in source pixels, as face_recognition gives them; centres are (y, x); P(real) is the
-network's sigmoid, 0 = deepfake/Face2Face, 1 = real.
-
-face_recognition (dlib) and OpenCV are imported when first used, so importing this
-module is cheap.
+Conventions: boxes are (top, right, bottom, left) in source pixels; centres are (y, x);
+P(real) is the network's sigmoid, 0 = deepfake/Face2Face, 1 = real.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-# reading media lives in media.py; its names are re-exported here for callers of pipeline
-from media import (CROP_SIZE, FRAME_SUBSAMPLE_COUNT, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS,
-                   VIDEO_SUFFIXES, Frame, MediaError, iter_frames, list_media, load_face_crop,
-                   read_image, sample_indices)
+from contract import AGGREGATIONS, DEFAULT_THRESHOLD, prediction_of
+from faces import FaceFinder, iou, resize_image, aligned_face, find_coordinates, landmarks_in_crop
+from media import FRAME_SUBSAMPLE_COUNT, iter_frames
 
 logger = logging.getLogger(__name__)
 
-DETECT_MAX_SIDE = 640  # frames are downscaled to this long side for the full-frame search
-TRACK_MARGIN = 0.6  # search zone around the last face, in face sizes (sampled frames are far apart)
-CNN_MARGIN = 0.35  # the CNN rescue's zone (it finds tilted and turned faces HOG lost)
-TRACK_FACE_PX = 110  # the tracked zone is scaled so the last face is this tall (HOG's sweet spot)
-CNN_FACE_PX = 90  # the CNN rescue's zone is scaled so the last face is this tall (its cost
-# grows with the zone's area; at 75 px it began to miss turned faces)
-NO_FACE_ACCELERATION = 3  # after this many sampled frames without a face, search cheaply
-MAX_HOLDS = 3  # frames in a row a face may be kept by landmark tracking without a detection
-AGGREGATIONS = ("mean", "vote")
-DETECTORS = ("hog", "cnn", "original")
-
-
-# --------------------------------------------------------------------------------------
-# Finding faces
-
-
-def _resize(image: np.ndarray, scale: float) -> np.ndarray:
-    import cv2
-
-    if scale == 1.0:
-        return image
-    h, w = image.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-
-
-def _brighten_dark(image: np.ndarray) -> np.ndarray:
-    """A copy of a dark image with its mean brightness raised by a gamma curve, for the
-    detector only (HOG misses faces in dim rooms); crops keep the original pixels."""
-    import cv2
-
-    mean = float(image.mean()) / 255.0
-    if mean >= 0.3 or mean <= 0.01:
-        return image
-    gamma = math.log(0.45) / math.log(mean)  # maps the mean brightness to about 0.45
-    lut = (255.0 * (np.arange(256) / 255.0) ** gamma + 0.5).astype(np.uint8)
-    return cv2.LUT(image, lut)
-
-
-def _scale_box(box, scale: float, origin=(0, 0), shape=None):
-    """A box found on an image scaled by `scale` (and cut at `origin`) in source pixels."""
-    top, right, bottom, left = box
-    y0, x0 = origin
-    out = [round(y0 + top / scale), round(x0 + right / scale),
-           round(y0 + bottom / scale), round(x0 + left / scale)]
-    if shape is not None:
-        h, w = shape[:2]
-        out = [max(0, out[0]), min(w, out[1]), min(h, out[2]), max(0, out[3])]
-    return tuple(out)
-
-
-def box_height(box) -> int:
-    return box[2] - box[0]
-
-
-def _iou(a, b) -> float:
-    """Intersection over union of two (top, right, bottom, left) boxes."""
-    inter = (max(0, min(a[1], b[1]) - max(a[3], b[3]))
-             * max(0, min(a[2], b[2]) - max(a[0], b[0])))
-    area = lambda x: (x[1] - x[3]) * (x[2] - x[0])  # noqa: E731
-    return inter / max(1, area(a) + area(b) - inter)
-
-
-class FaceFinder:
-    """Finds faces with face_recognition (dlib), tracking the last face as the original.
-
-    detector: 'hog' (default, fast on CPU), 'cnn' (dlib's MMOD CNN; uses CUDA when dlib
-    was built with it), or 'original': the original FaceFinder's search step for step
-    (dlib's CNN on the zone around the last face at half size, HOG with two upsamplings
-    on the whole frame when that fails), which gives the original's boxes exactly; slow,
-    for comparing with results of the original code. Boxes are (top, right, bottom,
-    left) in source pixels.
-    """
-
-    def __init__(self, detector: str = "hog", cnn_rescue: bool = True):
-        if detector not in DETECTORS:
-            raise ValueError(f"Unknown detector {detector!r}; known detectors: "
-                             f"{', '.join(DETECTORS)}")
-        import face_recognition  # loads dlib and the HOG detector (cheap); CNN on first use
-
-        self._fr = face_recognition
-        self.detector = detector
-        # HOG misses profiles and strongly tilted heads; when it loses a face it saw in the
-        # previous sampled frame, dlib's CNN looks once in the small zone around it
-        self.cnn_rescue = cnn_rescue and detector == "hog"
-        self.reset()
-
-    def reset(self) -> None:
-        self.last_box, self.misses = None, 0
-        self.last_coords = self.last_thumb = None  # the last face's geometry and look
-        self.holds = 0  # consecutive frames kept by landmark tracking alone
-
-    def detect(self, image: np.ndarray, upsample: int = 1, model: str | None = None):
-        """All faces in an image as boxes in its own pixels."""
-        model = model or ("hog" if self.detector == "original" else self.detector)
-        return self._fr.face_locations(image, number_of_times_to_upsample=upsample,
-                                       model=model)
-
-    def detect_full(self, frame: np.ndarray):
-        """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE.
-
-        Cheapest first: one upsampling; then, for a dark frame, a brightened copy (only that
-        once the face is lost); then, for a small frame just after a face was lost, two
-        upsamplings as the original did (faces down to ~20 px). The original kept trying
-        that for 3 frames; here a scene with no face pays for it once. After NO_FACE_ACCELERATION frames without a face,
-        only a half-size copy is searched (one upsampling, brightened if dark): the
-        original's no-face acceleration, which finds faces from about 80 px up.
-        """
-        scale = min(1.0, DETECT_MAX_SIDE / max(frame.shape[:2]))
-        if self.misses >= NO_FACE_ACCELERATION:
-            scale /= 2
-        small = _resize(frame, scale)
-        bright = _brighten_dark(small)
-        if self.misses >= NO_FACE_ACCELERATION:
-            attempts = [(bright, 1)]
-        elif self.misses and bright is not small:  # still lost in the dark: the bright copy
-            attempts = [(bright, 1)]
-        else:
-            attempts = [(small, 1)] + ([(bright, 1)] if bright is not small else [])
-            if scale == 1.0 and self.misses == 0:
-                attempts.append((small, 2))
-        for image, upsample in attempts:
-            boxes = self.detect(image, upsample)
-            if boxes:
-                return [_scale_box(b, scale, shape=frame.shape) for b in boxes]
-        return []
-
-    def _detect_near(self, frame: np.ndarray, box, model: str | None = None):
-        """Faces in the zone around the last face, scaled so that face is ~TRACK_FACE_PX tall.
-
-        HOG finds upright faces only; when the zone has none and the face was seen in the
-        previous sampled frame, the zone is tried again rotated by +-15 and +-30 degrees
-        (tilted heads), and boxes are mapped back.
-        """
-        import cv2
-
-        top, right, bottom, left = box
-        size = max(bottom - top, right - left, 1)
-        # the CNN costs ~0.4 s on a 240 px zone: give it a tighter zone than HOG's
-        m = round((CNN_MARGIN if model == "cnn" else TRACK_MARGIN) * size)
-        h, w = frame.shape[:2]
-        y0, y1 = max(0, top - m), min(h, bottom + m)
-        x0, x1 = max(0, left - m), min(w, right + m)
-        if y1 - y0 < 8 or x1 - x0 < 8:
-            return []
-        scale = min(4.0, (CNN_FACE_PX if model == "cnn" else TRACK_FACE_PX) / size)
-        zone = _brighten_dark(_resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), scale))
-        boxes = self.detect(zone, 0, model)
-        if boxes or model == "cnn" or self.misses:  # the CNN needs no rotated retries
-            return [_scale_box(b, scale, (y0, x0), frame.shape) for b in boxes]
-        zh, zw = zone.shape[:2]
-        for angle in (15, -15, 30, -30):
-            rot = cv2.getRotationMatrix2D((zw / 2, zh / 2), angle, 1.0)
-            found = self.detect(cv2.warpAffine(zone, rot, (zw, zh), borderMode=cv2.BORDER_REFLECT_101), 0)
-            if found:
-                back = cv2.invertAffineTransform(rot)
-                out = []
-                for t, r, b, l in found:
-                    cx, cy = back @ np.array([(l + r) / 2, (t + b) / 2, 1.0])
-                    half_w, half_h = (r - l) / 2, (b - t) / 2
-                    out.append(_scale_box((cy - half_h, cx + half_w, cy + half_h, cx - half_w),
-                                          scale, (y0, x0), frame.shape))
-                return out
-        return []
-
-    def track(self, frame: np.ndarray):
-        """The tracked face of a frame as (box, landmarks, coordinates), or None.
-
-        In order: HOG near the last face (upright, then rotated); landmark tracking (the
-        landmark predictor on the last box, kept only when the face it finds agrees with
-        the last one in place, size, angle and look; at most MAX_HOLDS frames in a row);
-        dlib's CNN near the last face; finally the largest face of the whole frame (the
-        original's pop_largest_location).
-        """
-        if self.detector == "original":
-            return self._track_original(frame)
-        boxes = []
-        if self.last_box is not None:
-            boxes = self._detect_near(frame, self.last_box)
-            if boxes:  # the one that continues the track, not a neighbour in the zone
-                boxes = [max(boxes, key=lambda b: _iou(b, self.last_box))]
-            elif self.misses == 0:
-                held = self._hold(frame)
-                if held is not None:
-                    return held
-                if self.cnn_rescue:
-                    boxes = self._detect_near(frame, self.last_box, "cnn")
-        if not boxes:
-            boxes = self.detect_full(frame)
-        if not boxes:
-            self.misses += 1
-            return None
-        box = max(boxes, key=box_height)
-        marks = self.landmarks(frame, [box])[0]
-        return self._accept(frame, box, marks, find_coordinates(marks), held=False)
-
-    def _track_original(self, frame: np.ndarray):
-        """The original FaceFinder.find_faces step for one frame (resize 0.5, acceleration
-        after 3 frames without a face), with its one fault fixed: a box found on the
-        half-size frame is mapped back to source pixels (the original never did)."""
-        from scipy.ndimage import zoom  # the original's resampling, for identical boxes
-
-        h, w = frame.shape[:2]
-        if self.last_box is None:  # load_first_face: the first frame, HOG, 2 upsamplings
-            found = self.detect(frame, 2, "hog")
-            self.last_box = found[0] if found else (0, 200, 200, 0)
-        top, right, bottom, left = self.last_box
-        m = round(0.2 * (bottom - top))
-        y0, x1, y1, x0 = max(top - m, 0), min(right + m, w), min(bottom + m, h), max(left - m, 0)
-        zone = frame[y0:y1, x0:x1]
-        boxes = []
-        if zone.shape[0] > 1 and zone.shape[1] > 1:
-            boxes = [_scale_box(b, 0.5, (y0, x0))
-                     for b in self.detect(zoom(zone, (0.5, 0.5, 1)), 1, "cnn")]
-        if not boxes:
-            if self.misses < 3:
-                boxes = self.detect(frame, 2, "hog")
-            else:  # a long stretch without a face: HOG on the half-size frame
-                boxes = [_scale_box(b, 0.5) for b in self.detect(zoom(frame, (0.5, 0.5, 1)), 1, "hog")]
-        if not boxes:
-            self.misses += 1
-            return None
-        box = max(boxes, key=box_height)  # the first of the tallest, as pop_largest_location
-        marks = self.landmarks(frame, [box])[0]
-        return self._accept(frame, box, marks, find_coordinates(marks), held=False)
-
-    def _accept(self, frame, box, marks, coords, held: bool):
-        self.misses = 0
-        self.holds = self.holds + 1 if held else 0
-        self.last_box, self.last_coords = box, coords
-        if self.detector != "original":  # only landmark holds look at it
-            self.last_thumb = _thumbnail(frame, coords)
-        return box, marks, coords
-
-    def _hold(self, frame):
-        """Landmark tracking: the last box, kept if its landmarks still show the same face."""
-        if self.holds >= MAX_HOLDS or self.last_coords is None:
-            return None
-        marks = self.landmarks(frame, [self.last_box])[0]
-        coords = find_coordinates(marks)
-        (cy, cx), side, rot = coords
-        (ly, lx), lside, lrot = self.last_coords
-        if not (math.hypot(cy - ly, cx - lx) < 0.25 * lside and 0.8 < side / max(lside, 1) < 1.25
-                and abs(rot - lrot) < 15):
-            return None
-        thumb = _thumbnail(frame, coords)
-        if np.corrcoef(thumb.ravel(), self.last_thumb.ravel())[0, 1] < 0.5:
-            return None
-        return self._accept(frame, self.last_box, marks, coords, held=True)
-
-    def landmarks(self, frame: np.ndarray, boxes):
-        """68-point landmarks (face_recognition's dict of parts) for each box."""
-        return self._fr.face_landmarks(frame, list(boxes))
-
-
-# --------------------------------------------------------------------------------------
-# Alignment, exactly as the original find_coordinates / get_aligned_face
-
-
-def find_coordinates(landmark: dict, K: float = 2.2):
-    """((center_y, center_x), side, rotation_deg) of a face, as the original computes them.
-
-    Centre: between nose tip and bridge. Side: K x max(eye-eye, eye-mouth) distance.
-    Rotation: angle of the eye -> mouth axis from vertical, in degrees.
-    """
-    E1 = np.mean(landmark["left_eye"], axis=0)
-    E2 = np.mean(landmark["right_eye"], axis=0)
-    E = (E1 + E2) / 2
-    N = np.mean(landmark["nose_tip"], axis=0) / 2 + np.mean(landmark["nose_bridge"], axis=0) / 2
-    B = (np.mean(landmark["top_lip"], axis=0) + np.mean(landmark["bottom_lip"], axis=0)) / 2
-    side = max(np.linalg.norm(E1 - E2), np.linalg.norm(B - E)) * K
-    if B[1] == E[1]:
-        rotation = 90.0 if B[0] > E[0] else -90.0
-    else:
-        rotation = float(np.degrees(np.arctan((B[0] - E[0]) / (B[1] - E[1]))))
-    return (math.floor(N[1]), math.floor(N[0])), math.floor(side), rotation
-
-
-def aligned_face(frame: np.ndarray, center, side: int, rotation: float,
-                 l_factor: float = 1.3, size: int = CROP_SIZE) -> np.ndarray:
-    """The face square, de-rotated and resized to size x size (uint8 RGB).
-
-    The original cut a patch, rotated it by -rotation (scipy, reflect padding) and took
-    the central 2*floor(1.3*side/2) pixels; one affine warp does the same here.
-    """
-    import cv2
-
-    length = int(side) * l_factor
-    crop = max(2, 2 * int(length // 2))  # the original's slice [dl - l//2, dl + l//2)
-    cy, cx = center[0] - 0.5, center[1] - 0.5  # centre of the original's integer slice
-    # rotate about the centre, then shift the crop's top-left corner to the origin
-    m = cv2.getRotationMatrix2D((cx, cy), -rotation, 1.0)
-    m[:, 2] += (crop - 1) / 2.0 - np.array([cx, cy])
-    square = cv2.warpAffine(frame, m, (crop, crop), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REFLECT_101)
-    interp = cv2.INTER_AREA if crop > size else cv2.INTER_CUBIC
-    return cv2.resize(square, (size, size), interpolation=interp)
-
-
-def _thumbnail(frame: np.ndarray, coords) -> np.ndarray:
-    """A 32x32 grey version of the aligned face, to tell whether a face is still there."""
-    import cv2
-
-    center, side, rotation = coords
-    small = cv2.resize(aligned_face(frame, center, side, rotation, size=64), (32, 32),
-                       interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------
-# Per-video analysis
+#: one row per face, in every output that lists faces (Face.row, with `source` first)
+FACE_COLUMNS = ["source", "frame", "time_s", "top", "right", "bottom", "left", "center_y",
+                "center_x", "side", "rotation_deg", "track", "p_real"]
 
 
 @dataclass
@@ -353,8 +40,11 @@ class Face:
     track: int = 0
     p_real: float | None = None
     crop: np.ndarray | None = field(default=None, repr=False)
+    #: the 68 landmarks in the crop's pixels, (68, 2) float (x, y)
+    landmarks: np.ndarray | None = field(default=None, repr=False)
 
     def row(self) -> dict:
+        """The face's FACE_COLUMNS but `source`."""
         top, right, bottom, left = self.box
         return {"frame": self.frame, "time_s": round(self.time_s, 3), "top": top, "right": right,
                 "bottom": bottom, "left": left, "center_y": self.center[0],
@@ -403,16 +93,16 @@ class VideoResult:
             return aggregate(self.scores(), method)
         return min(aggregate(self.scores(t), method) for t in tracks)
 
-    def verdict(self, method: str = "mean", threshold: float = 0.5) -> str:
+    def verdict(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD) -> str:
         """'real', 'fake', 'no_face' or 'error'."""
         if self.error:
             return "error"
         s = self.score(method)
         if s is None:
             return "no_face"
-        return "real" if s > threshold else "fake"
+        return prediction_of(s, threshold)
 
-    def summary(self, method: str = "mean", threshold: float = 0.5) -> dict:
+    def summary(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD) -> dict:
         return {"video": self.source, "n_frames_sampled": self.n_frames_sampled,
                 "n_faces": self.n_faces, "n_tracks": len(self.tracks()),
                 "mean_p_real": _round(self.score("mean")), "vote_real": _round(self.score("vote")),
@@ -430,7 +120,7 @@ class Tracker:
         self.last: dict[int, tuple] = {}
 
     def assign(self, boxes) -> list[int]:
-        pairs = sorted(((_iou(b, last), i, t) for i, b in enumerate(boxes)
+        pairs = sorted(((iou(b, last), i, t) for i, b in enumerate(boxes)
                         for t, last in self.last.items()), reverse=True)
         ids, used = [None] * len(boxes), set()
         for overlap, i, t in pairs:
@@ -462,7 +152,7 @@ def extract_faces(path, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE
         result.frame_shape = frame.image.shape
         if keep_frames:
             scale = min(1.0, keep_frames / max(frame.image.shape[:2]))
-            result.frames[frame.index] = (_resize(frame.image, scale), scale)
+            result.frames[frame.index] = (resize_image(frame.image, scale), scale)
         if all_faces:
             boxes = finder.detect_full(frame.image)
             found = [(b, m, find_coordinates(m))
@@ -471,10 +161,11 @@ def extract_faces(path, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE
         else:
             hit = finder.track(frame.image)
             found, tracks = ([hit], [0]) if hit is not None else ([], [])
-        for (box, _, (center, side, rotation)), track in zip(found, tracks):
+        for (box, marks, (center, side, rotation)), track in zip(found, tracks):
             result.faces.append(Face(frame.index, frame.time_s, tuple(int(v) for v in box),
                                      center, side, rotation, track,
-                                     crop=aligned_face(frame.image, center, side, rotation)))
+                                     crop=aligned_face(frame.image, center, side, rotation),
+                                     landmarks=landmarks_in_crop(marks, center, side, rotation)))
     return result
 
 
@@ -486,7 +177,7 @@ def score_faces(result: VideoResult, classifier, keep_crops: bool = False) -> Vi
             face.p_real = float(value)
     if not keep_crops:
         for face in result.faces:
-            face.crop = None
+            face.crop = face.landmarks = None
     return result
 
 
@@ -499,11 +190,9 @@ def analyze(path, classifier, finder: FaceFinder, frames: int | None = FRAME_SUB
 
 
 def face_rows(result: VideoResult) -> list[dict]:
+    """FACE_COLUMNS rows, one per face of a result."""
     return [{"source": result.source, **f.row()} for f in result.faces]
 
 
-__all__ = ["CROP_SIZE", "FRAME_SUBSAMPLE_COUNT", "IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS",
-           "VIDEO_SUFFIXES", "Frame", "MediaError", "iter_frames", "list_media",
-           "load_face_crop", "read_image", "sample_indices", "AGGREGATIONS", "FaceFinder",
-           "find_coordinates", "aligned_face", "aggregate", "extract_faces", "score_faces",
-           "analyze", "VideoResult", "Face", "face_rows"]
+__all__ = ["AGGREGATIONS", "FACE_COLUMNS", "Face", "Tracker", "VideoResult", "aggregate",
+           "extract_faces", "score_faces", "analyze", "face_rows"]

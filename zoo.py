@@ -5,8 +5,11 @@ Names: the authors' four files ('meso4-df', 'meso4-f2f', 'mesoinception4-df',
 pinned SHA-256) and the project's own weights in weights/ ('meso4-corpus', ...). Any
 other argument is a path to a weights file.
 
-This module imports neither Keras nor TensorFlow, so that a script can find its weights
-(and, with a cached ONNX graph, score faces: `load_classifier`) without loading them.
+This module is a registry: `resolve(name_or_path)` gives a WeightsRecord (file,
+architecture, what it was trained on, hash) and it imports no model, neither Keras nor
+TensorFlow, so that a script can find its weights without loading them.
+
+    python zoo.py            # list the names
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
+import sys
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+
+from outputs import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +54,7 @@ PROJECT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = "meso4-corpus"
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
     env = os.environ.get("MESONET_CACHE_DIR")
     if env:
         return Path(env)
@@ -70,136 +76,119 @@ def project_weights() -> dict[str, Path]:
 
 
 def available_weights() -> list[str]:
-    """Every weights name `resolve_weights` understands."""
+    """Every weights name `resolve` understands."""
     return sorted(project_weights()) + list(ORIGINAL_WEIGHTS)
 
 
-def trained_on(name: str) -> str:
-    """What a weights name was trained on, in words, for every output to say."""
+@dataclass(frozen=True)
+class WeightsRecord:
+    """What a weights name or path stands for, resolved once.
+
+    name: as given ('meso4-df', 'meso4-corpus', or a path); path: the local file;
+    architecture: 'meso4', 'mesoinception4', 'meso1', a baseline's name, or None when the
+    file does not say; trained_on: in words, for every output to cite; sha256: the file's
+    (pinned for the authors' files); origin: 'original', 'project' or 'file'.
+    """
+    name: str
+    path: Path
+    architecture: str | None
+    trained_on: str
+    sha256: str
+    origin: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def trained_on(name) -> str:
+    """What a weights name was trained on, in words (no file is opened or fetched)."""
+    name = str(name)
     if name in ORIGINAL_WEIGHTS:
         return ORIGINAL_WEIGHTS[name][3]
     if name in project_weights():
-        return (f"this project's mixed corpus of face swaps, GAN faces and splices "
+        return (f"this project's corpus of face swaps, GAN faces and splices "
                 f"(model card: weights/{name}.md)")
     return "unknown (a weights file given by path)"
 
 
 def _download(url: str, dest: Path, sha256: str) -> Path:
     """Fetch url to dest atomically, refusing a file whose SHA-256 differs."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
     logger.info("Downloading %s to %s", url, dest)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            shutil.copyfileobj(response, out)
-        got = sha256_of(tmp)
-        if got != sha256:
-            raise ValueError(f"Downloaded weights {url} are corrupt: SHA-256 {got}, "
-                             f"expected {sha256}; nothing was kept")
-        os.replace(tmp, dest)
+        with atomic_path(dest, suffix=".part") as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                shutil.copyfileobj(response, out)
+            got = sha256_of(tmp)
+            if got != sha256:
+                raise ValueError(f"Downloaded weights {url} are corrupt: SHA-256 {got}, "
+                                 f"expected {sha256}; nothing was kept")
     except OSError as e:
         raise OSError(f"Could not download weights from {url}: {e}. Put {dest.name} in "
                       f"weights/ or in the folder named by MESONET_WEIGHTS_DIR") from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest
 
 
-def resolve_weights(name_or_path: str | os.PathLike) -> Path:
-    """Return a local file for a weights name ('meso4-df', a project name) or a path.
-
-    An original name is looked up in $MESONET_WEIGHTS_DIR, then weights/, then the user
-    cache, and finally downloaded from the original repository (override the address with
-    $MESONET_WEIGHTS_URL); every original file is checked against its pinned SHA-256.
-    """
-    key = str(name_or_path)
-    if key in ORIGINAL_WEIGHTS:
-        _, filename, sha256, _ = ORIGINAL_WEIGHTS[key]
-        folders = [os.environ.get("MESONET_WEIGHTS_DIR"), PROJECT_WEIGHTS_DIR, _cache_dir()]
-        for folder in filter(None, folders):
-            candidate = Path(folder) / filename
-            if candidate.is_file():
-                got = sha256_of(candidate)
-                if got != sha256:
-                    raise ValueError(f"Weights file {candidate} does not match {key}: "
-                                     f"SHA-256 {got}, expected {sha256}")
-                return candidate
-        base = os.environ.get("MESONET_WEIGHTS_URL", ORIGINAL_URL)
-        return _download(base.rstrip("/") + "/" + filename, _cache_dir() / filename, sha256)
-    shipped = project_weights()
-    if key in shipped:
-        return shipped[key]
-    path = Path(key).expanduser()
-    if path.is_file():
-        return path
-    if path.suffix or os.sep in key:
-        raise FileNotFoundError(f"Weights file {key} does not exist")
-    raise ValueError(f"Unknown weights {key!r}: give a file path or one of "
-                     f"{', '.join(available_weights())}")
+def _original_file(key: str) -> Path:
+    """An original file from $MESONET_WEIGHTS_DIR, weights/, the cache, or downloaded
+    (override the address with $MESONET_WEIGHTS_URL), checked against its pinned SHA-256."""
+    _, filename, sha256, _ = ORIGINAL_WEIGHTS[key]
+    folders = [os.environ.get("MESONET_WEIGHTS_DIR"), PROJECT_WEIGHTS_DIR, cache_dir()]
+    for folder in filter(None, folders):
+        candidate = Path(folder) / filename
+        if candidate.is_file():
+            got = sha256_of(candidate)
+            if got != sha256:
+                raise ValueError(f"Weights file {candidate} does not match {key}: "
+                                 f"SHA-256 {got}, expected {sha256}")
+            return candidate
+    base = os.environ.get("MESONET_WEIGHTS_URL", ORIGINAL_URL)
+    return _download(base.rstrip("/") + "/" + filename, cache_dir() / filename, sha256)
 
 
-def architecture_of_weights(name_or_path: str | os.PathLike) -> str | None:
-    """The architecture a weights name or file was made for, when it says so."""
-    key = str(name_or_path)
-    if key in ORIGINAL_WEIGHTS:
-        return ORIGINAL_WEIGHTS[key][0]
+def _architecture_in(path: Path) -> str | None:
+    """The architecture a weights file of ours is tagged with (Keras 2 files say none)."""
     import h5py
 
     try:
-        with h5py.File(resolve_weights(key), "r") as f:
+        with h5py.File(path, "r") as f:
             arch = f.attrs.get("mesonet_architecture")
-    except OSError:
-        return None
+    except OSError as e:
+        raise ValueError(f"Weights file {path} is not a readable HDF5 weights file: {e}") \
+            from None
     return arch.decode() if isinstance(arch, bytes) else arch
 
 
-# --------------------------------------------------------------------------------------
-# Loading a classifier for scoring, without Keras when the ONNX graphs are cached
+def resolve(name_or_path) -> WeightsRecord:
+    """The record of a weights name ('meso4-df', a project name) or path; an original
+    file is found locally or downloaded once. A record passes through unchanged."""
+    if isinstance(name_or_path, WeightsRecord):
+        return name_or_path
+    key = str(name_or_path)
+    if key in ORIGINAL_WEIGHTS:
+        arch, _, sha256, _ = ORIGINAL_WEIGHTS[key]
+        return WeightsRecord(key, _original_file(key), arch, trained_on(key), sha256, "original")
+    shipped = project_weights()
+    if key in shipped:
+        path, origin = shipped[key], "project"
+    else:
+        path, origin = Path(key).expanduser(), "file"
+        if not path.is_file():
+            if path.suffix or os.sep in key:
+                raise FileNotFoundError(f"Weights file {key} does not exist")
+            raise ValueError(f"Unknown weights {key!r}: give a file path or one of "
+                             f"{', '.join(available_weights())}")
+    return WeightsRecord(key, path, _architecture_in(path), trained_on(key), sha256_of(path),
+                         origin)
 
 
-def _cpu_only() -> bool:
-    """Whether 'auto' would pick ONNX Runtime, decided without importing TensorFlow:
-    Keras on TensorFlow (the default backend) and no NVIDIA GPU on the machine."""
-    import json
-
-    backend = os.environ.get("KERAS_BACKEND")
-    if backend is None:
-        config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
-        try:
-            backend = json.loads(config.read_text()).get("backend")
-        except (OSError, ValueError):
-            backend = None
-    return (backend or "tensorflow") == "tensorflow" and not any(Path("/dev").glob("nvidia[0-9]*"))
+def main(argv=None) -> int:
+    """List the weights names, what each was trained on, and where its file is."""
+    for name in available_weights():
+        where = (project_weights()[name] if name in project_weights()
+                 else f"the authors' {ORIGINAL_WEIGHTS[name][1]} (fetched on first use)")
+        print(f"{name:<20} {trained_on(name)}\n{'':<20} {where}")
+    return 0
 
 
-def load_classifier(model: str | None = None, weights: str | os.PathLike | None = None,
-                    runtime: str = "auto"):
-    """classifiers.load_classifier for scoring, fast to start.
-
-    With runtime 'onnx' (or 'auto' on a CPU) and onnxruntime installed, the weights'
-    ONNX graphs are exported once into the user cache; later calls score through them
-    (`export.OnnxClassifier`) without importing Keras or TensorFlow, which saves seconds
-    at every start. Otherwise, and on the first call, this is classifiers.load_classifier.
-    """
-    import importlib.util
-
-    onnx_wanted = runtime == "onnx" or (runtime == "auto" and _cpu_only())
-    paths = None
-    if weights is not None and onnx_wanted and importlib.util.find_spec("onnxruntime"):
-        arch = architecture_of_weights(weights) or model
-        if arch and (model is None or model == arch):
-            from export import OnnxClassifier, graph_cache_paths
-
-            paths = graph_cache_paths(resolve_weights(weights), arch)
-            if all(p.is_file() for p in paths.values()):
-                logger.debug("Scoring with the cached ONNX graphs %s", paths["uint8"])
-                return OnnxClassifier(arch, str(weights), paths)
-    import classifiers
-
-    clf = classifiers.load_classifier(model, weights, runtime)
-    if paths is not None and clf.runtime == "onnx":
-        from export import write_graph_cache
-
-        write_graph_cache(clf.model, paths)
-    return clf
+if __name__ == "__main__":
+    sys.exit(main())

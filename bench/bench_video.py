@@ -5,7 +5,7 @@
     python bench/bench_video.py clip.mp4 --repeat 3   # fastest of 3 runs each
 
 Start-up (imports, model and detector loading) is timed once and reported apart (it is
-short when the weights' ONNX graph is already in the cache: see zoo.load_classifier);
+short when the weights' ONNX graph is already in the cache: see cli.load_scorer);
 per-video times are the work on that video alone. Both pipelines get the same
 videos and the same sampled frames. Prints a table and the ratio per video.
 """
@@ -47,11 +47,13 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     import numpy as np
 
+    import cli
     import pipeline
-    from zoo import load_classifier
+    from faces import FaceFinder
+    from media import iter_frames
 
-    classifier = load_classifier(weights=args.weights, runtime=args.runtime)
-    finder = pipeline.FaceFinder()
+    classifier = cli.load_scorer(args.weights, runtime=args.runtime)
+    finder = FaceFinder()
     classifier.predict(np.zeros((1, 256, 256, 3), np.uint8))  # compile once
     startup = time.perf_counter() - t0
     print(f"start-up (imports, model, detector, compilation): {startup:.2f} s")
@@ -65,7 +67,7 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             result = pipeline.analyze(video, classifier, finder, args.frames)
             ours = min(ours, time.perf_counter() - t)
-        indices = sorted({f.index for f in pipeline.iter_frames(video, args.frames)})
+        indices = sorted({f.index for f in iter_frames(video, args.frames)})
         base, n_base = float("nan"), 0
         if not args.skip_baseline:
             import original_pipeline

@@ -25,19 +25,20 @@ def main() -> int:
     from PIL import Image
     from skimage import data
 
-    import pipeline
-    from synthesize import fwa
+    import faces
+    from synthesize import synthesize
 
     portrait = data.astronaut()  # 512 x 512 RGB
-    finder = pipeline.FaceFinder()
+    finder = faces.FaceFinder()
     hit = finder.track(portrait)
     if hit is None:
         raise RuntimeError("no face found in skimage.data.astronaut()")
-    _, _, (center, side, rotation) = hit
-    crop = pipeline.aligned_face(portrait, center, side, rotation)
+    _, marks, (center, side, rotation) = hit
+    crop = faces.aligned_face(portrait, center, side, rotation)
+    forged, _ = synthesize(crop, faces.landmarks_in_crop(marks, center, side, rotation), "fwa",
+                           np.random.default_rng(0))
     for path, image in [(ROOT / "test_images/real/astronaut.png", crop),
-                        (ROOT / "test_images/df/astronaut_fwa.png",
-                         fwa(crop, np.random.default_rng(0)))]:
+                        (ROOT / "test_images/df/astronaut_fwa.png", forged)]:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(path, optimize=True)
         print(f"wrote {path.relative_to(ROOT)}")

@@ -62,9 +62,19 @@ def meso4_df(reference):
 
 @pytest.fixture(scope="session")
 def finder():
-    from pipeline import FaceFinder
+    from faces import FaceFinder
 
     return FaceFinder()
+
+
+SHARED_FIXTURES = {"reference", "fixtures", "meso4_df"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that reads ../shared (through the fixtures that find it)."""
+    for item in items:
+        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.shared)
 
 
 def run_script(*args, env=None, cwd=ROOT, timeout=600):

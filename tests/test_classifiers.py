@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import classifiers
+import zoo
 from classifiers import Meso1, Meso4, MesoInception4
 from conftest import ORIGINAL_FILES, ROOT, run_script
 
@@ -23,6 +24,12 @@ TEST_IMAGES = ["test_images/df/df00204.jpg", "test_images/df/df01254.jpg",
 
 def trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_one_list_of_architectures():
+    from contract import ARCHITECTURES
+
+    assert tuple(classifiers.CLASSIFIERS) == tuple(classifiers.BUILDERS) == ARCHITECTURES
 
 
 def test_parameter_counts_match_the_paper():
@@ -40,14 +47,8 @@ def test_batchnorm_epsilon_and_sigmoid_head():
         assert model.get_layer("p_real").activation.__name__ == "sigmoid"
 
 
-def test_importing_classifiers_does_not_import_dlib():
-    code = "import sys, classifiers; print('dlib' in sys.modules, 'face_recognition' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert out.stdout.split() == ["False", "False"], out.stderr
-
-
 def _reference_batch(reference):
-    from pipeline import load_face_crop
+    from media import load_face_crop
 
     return np.stack([load_face_crop(reference / p) for p in TEST_IMAGES])
 
@@ -67,6 +68,7 @@ def test_original_weights_reproduce_reference_predictions(reference, name):
     np.testing.assert_allclose(fast, plain, atol=1e-5)  # no regression against plain Keras
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision, tolerance", [("float16", 1e-3), ("bfloat16", 5e-3)])
 def test_reduced_precision_stays_close_to_the_reference(reference, precision, tolerance):
     """Keras mixed precision (the GPU's fast path) on the reference faces: float16 within
@@ -193,9 +195,10 @@ def test_download_from_http_is_verified_and_cached(reference, tmp_path, monkeypa
         monkeypatch.delenv("MESONET_WEIGHTS_DIR", raising=False)
         monkeypatch.setenv("MESONET_WEIGHTS_URL", server.url)
         monkeypatch.setenv("MESONET_CACHE_DIR", str(tmp_path / "cache"))
-        path = classifiers.resolve_weights("meso4-df")
-        assert path == tmp_path / "cache" / "Meso4_DF.h5"
-        assert classifiers.sha256_of(path) == classifiers.ORIGINAL_WEIGHTS["meso4-df"][2]
+        record = zoo.resolve("meso4-df")
+        assert record.path == tmp_path / "cache" / "Meso4_DF.h5"
+        assert zoo.sha256_of(record.path) == zoo.ORIGINAL_WEIGHTS["meso4-df"][2] == record.sha256
+        assert record.architecture == "meso4" and record.origin == "original"
         x = np.zeros((1, 256, 256, 3), np.uint8)
         np.testing.assert_allclose(Meso4().load("meso4-df").predict(x),
                                    Meso4().load(reference / "weights/Meso4_DF.h5").predict(x))
@@ -203,16 +206,17 @@ def test_download_from_http_is_verified_and_cached(reference, tmp_path, monkeypa
         (served / "Meso4_F2F.h5").write_bytes((reference / "weights/Meso4_F2F.h5").read_bytes()[:-10]
                                               + b"0123456789")
         with pytest.raises(ValueError, match="corrupt: SHA-256"):
-            classifiers.resolve_weights("meso4-f2f")
+            zoo.resolve("meso4-f2f")
         assert not (tmp_path / "cache" / "Meso4_F2F.h5").exists()
         assert not list((tmp_path / "cache").glob("*.part"))
         # a missing file is an error naming the address
         with pytest.raises(OSError, match="Could not download weights from .*MesoInception_DF.h5"):
-            classifiers.resolve_weights("mesoinception4-df")
+            zoo.resolve("mesoinception4-df")
     finally:
         server.close()
 
 
+@pytest.mark.slow
 def test_the_same_code_runs_on_jax(reference):
     """classifiers.py unchanged on the JAX backend: reference values, fit, and batches
     already on the device scored there, in float32 and float16."""

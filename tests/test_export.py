@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import classifiers
+from classifiers import Meso4
 from conftest import ORIGINAL_FILES, run_script
 from test_classifiers import TEST_IMAGES, _reference_batch
 
@@ -30,8 +31,17 @@ def test_onnx_runtime_matches_keras_and_the_reference(reference, name):
     np.testing.assert_allclose(onnx_clf.predict(noise), keras_clf.predict(noise), atol=1e-5)
 
 
-def test_auto_runtime_is_onnx_on_a_cpu():
-    assert classifiers.resolve_runtime("auto") == "onnx"
+def test_auto_runtime_is_onnx_on_a_cpu_and_keras_elsewhere():
+    import keras
+    import tensorflow as tf
+
+    import scoring
+
+    on_cpu = keras.backend.backend() == "tensorflow" and not tf.config.list_physical_devices("GPU")
+    assert classifiers.resolve_runtime("auto") == ("onnx" if on_cpu else "keras")
+    # the scripts' decision, made without importing TensorFlow, agrees
+    assert scoring.onnx_wanted("auto") == (classifiers.resolve_runtime("auto") == "onnx")
+    assert Meso4().runtime == classifiers.resolve_runtime("auto")  # the original API too
     with pytest.raises(ValueError, match="known: auto, keras, onnx"):
         classifiers.resolve_runtime("tensorrt")
 
@@ -50,14 +60,14 @@ def test_export_script_writes_a_model_onnx_runtime_reads(reference, tmp_path):
 
 
 def test_scoring_starts_without_keras_once_the_graph_is_cached(reference, tmp_path):
-    """zoo.load_classifier exports the ONNX graphs into the cache on first use; the next
+    """cli.load_scorer exports the ONNX graphs into the cache on first use; the next
     process scores from them without importing Keras or TensorFlow, with the same values."""
     expected = json.loads((reference / "reference_predictions.json").read_text())
     expected = [expected["predictions"]["MesoInception_DF"][p] for p in TEST_IMAGES]
-    code = ("import sys, json, numpy as np, zoo\n"
-            "from pipeline import load_face_crop\n"
+    code = ("import sys, json, numpy as np, cli\n"
+            "from media import load_face_crop\n"
             f"x = np.stack([load_face_crop({str(reference)!r} + '/' + p) for p in {TEST_IMAGES!r}])\n"
-            "clf = zoo.load_classifier(weights='mesoinception4-df', runtime='onnx')\n"
+            "clf = cli.load_scorer('mesoinception4-df', runtime='onnx')\n"
             "print(json.dumps({'class': type(clf).__name__, 'model': clf.model.name,\n"
             "    'p': clf.predict(x)[:, 0].tolist(), 'p_float': clf.predict(x / 255.0)[:, 0].tolist(),\n"
             "    'tensorflow': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules}))\n")

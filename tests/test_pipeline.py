@@ -9,6 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
+import faces
+import media
 import pipeline
 from conftest import run_script
 
@@ -23,7 +25,7 @@ def test_sampled_frames_are_the_frames_imageio_reads(fixtures):
     meta = next(reader)
     w, h = meta["size"]
     every = [np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in reader]
-    frames = list(pipeline.iter_frames(path, 30))
+    frames = list(media.iter_frames(path, 30))
     assert len(every) == 300 and len(frames) == 30
     assert [f.index for f in frames][:3] == [0, 10, 21] and frames[-1].index == 299
     for f in frames:
@@ -68,6 +70,7 @@ def test_face_geometry_agrees_with_the_original_pipeline(reference, fixtures, fi
         assert np.median(err[:, 2]) <= 3.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["liveportrait_d0_frontal_face_3s.mp4", "short_hamilton_clip.mp4"])
 def test_original_detector_reproduces_the_original_boxes_exactly(reference, fixtures, name):
     """detector='original' runs the original FaceFinder's search step for step: same
@@ -78,7 +81,7 @@ def test_original_detector_reproduces_the_original_boxes_exactly(reference, fixt
     after which every frame is identical once more."""
     ref = json.loads((reference / "reference_face_geometry.json").read_text())[name]
     indices = range(0, ref["n_frames"], ref["sampled_every"])
-    result = pipeline.extract_faces(fixtures / "videos" / name, pipeline.FaceFinder("original"),
+    result = pipeline.extract_faces(fixtures / "videos" / name, faces.FaceFinder("original"),
                                     indices=indices)
     ours = {f.frame: f for f in result.faces}
     assert sorted(ours) == sorted(int(k) for k in ref["frames"])
@@ -138,7 +141,7 @@ def test_every_face_is_tracked_with_all_faces(fixtures, finder, meso4_df):
 
 def test_animated_webp_is_read_as_a_video(fixtures, finder):
     path = need_dev(fixtures) / "ghost_orig_real.webp"
-    frames = list(pipeline.iter_frames(path, 10))
+    frames = list(media.iter_frames(path, 10))
     assert len(frames) == 10 and frames[0].image.shape == (560, 464, 3)
     assert frames[1].time_s > 0
     assert pipeline.extract_faces(path, finder, 5).n_faces == 5
@@ -172,11 +175,12 @@ def bad_media(tmp_path_factory, fixtures):
     ("notes.mp4", "not a video"), ("audio_only.mp4", "no video stream"),
     ("missing.mp4", "no such file")])
 def test_bad_videos_raise_clear_errors(bad_media, name, reason):
-    with pytest.raises(pipeline.MediaError, match=reason) as info:
-        list(pipeline.iter_frames(bad_media / name))
+    with pytest.raises(media.MediaError, match=reason) as info:
+        list(media.iter_frames(bad_media / name))
     assert name in str(info.value)
 
 
+@pytest.mark.slow
 def test_deepfakes_videos_batch_goes_on_and_writes_everything(bad_media, fixtures, tmp_path):
     out, faces, plots = tmp_path / "v.csv", tmp_path / "f.json", tmp_path / "plots"
     proc = run_script("deepfakes_videos.py", bad_media, fixtures / "no_face/skimage_coffee.png",

@@ -15,6 +15,8 @@ from conftest import ROOT, run_script
 
 sys.path.insert(0, str(ROOT / "training"))
 
+pytestmark = pytest.mark.slow  # real training runs and corpus preparation
+
 
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory, fixtures, finder):
@@ -96,45 +98,183 @@ def test_single_class_dataset_is_refused(tmp_path, tiny_dataset):
     assert proc.returncode == 2 and "no images in its df class folder" in proc.stderr
 
 
-def test_augmentation_and_synthesis_keep_shapes_and_ranges():
+def test_augmentation_keeps_shapes_and_ranges_and_draws_per_face(tiny_dataset):
+    from dataset import Augmentation, load_split
+
+    x = load_split(tiny_dataset / "training", progress=False).x[:8]
+    out = Augmentation()(x, np.random.default_rng(0))
+    assert out.shape == x.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, x)
+    diffs = [np.abs(out[i].astype(int) - x[i]).mean() for i in range(8)]
+    assert len(set(np.round(diffs, 3))) == 8  # each face gets its own draw
+    again = Augmentation()(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(out, again)  # reproducible from the seed
+    still = Augmentation(zoom=0, rotation_deg=0, brightness=(1, 1), channel_shift=0,
+                         flip=False)(x, np.random.default_rng(0))
+    np.testing.assert_array_equal(still, x)  # an identity draw changes nothing
+
+
+def test_a_bfloat16_training_step_matches_float32_on_the_same_batch(tiny_dataset):
+    """Mixed bfloat16 (float32 weights, bfloat16 compute) against float32: the same loss
+    on the same batch and weights within 2 % (bfloat16 keeps 8 bits of mantissa: each
+    product is within 0.4 %, and the errors of 28,000 weights mostly cancel), and a step
+    that changes the weights as float32's does."""
     import keras
 
-    from data import augmentation
-    from synthesize import synthesize
+    import classifiers
+    from dataset import load_split
+    from df_CNN import training_model
+
+    split = load_split(tiny_dataset / "training", progress=False)
+    x, y = split.x[:32], split.y[:32]
+    keras.utils.set_random_seed(3)
+    weights = classifiers.build("meso4").get_weights()  # the same start for both
+    losses, updates = {}, {}
+    try:
+        for policy in ("float32", "mixed_bfloat16"):
+            keras.mixed_precision.set_dtype_policy(policy)
+            keras.utils.set_random_seed(4)  # the same dropout draws in both
+            base = classifiers.build("meso4")
+            base.set_weights(weights)
+            model = training_model(base)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error")
+            conv = base.get_layer("block1_conv")
+            assert (conv.compute_dtype, conv.variable_dtype) == (
+                "float32" if policy == "float32" else "bfloat16", "float32")
+            losses[policy] = float(model.evaluate(x, y, verbose=0))
+            model.train_on_batch(x, y)
+            updates[policy] = base.get_layer("dense1").get_weights()[0] - weights[-4]
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert abs(losses["mixed_bfloat16"] - losses["float32"]) < 0.02 * losses["float32"]
+    a, b = updates["float32"].ravel(), updates["mixed_bfloat16"].ravel()
+    assert np.corrcoef(a, b)[0, 1] > 0.9  # the step goes the same way
+
+
+def test_batches_weight_groups_and_mix_made_and_collected_fakes():
+    from dataset import Batches, Mix, Split, group_weights
 
     rng = np.random.default_rng(0)
-    crop = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    for method in ("fwa", "sbi"):
-        fake = synthesize(crop, method, rng)
-        assert fake.shape == crop.shape and fake.dtype == np.uint8
-        assert not np.array_equal(fake, crop)
-        # the change is confined to the face: the corners are untouched
-        assert np.array_equal(fake[:10, :10], crop[:10, :10])
-    x = keras.ops.convert_to_tensor(np.repeat(crop[None], 4, 0).astype("float32"))
-    out = keras.ops.convert_to_numpy(augmentation(seed=1)(x, training=True))
-    assert out.shape == (4, 256, 256, 3) and out.min() >= 0 and out.max() <= 255
-    assert not np.allclose(out[0], out[1])  # each image gets its own draw
-    same = keras.ops.convert_to_numpy(augmentation(seed=1)(x, training=False))
-    np.testing.assert_array_equal(same, x)
+    n = 400
+    x = rng.integers(0, 256, (n, 256, 256, 3), dtype=np.uint8)
+    y = (np.arange(n) % 4 != 0).astype(np.float32)  # 100 collected fakes, 300 real
+    groups = np.array(["big"] * 300 + ["small"] * 100)  # 'big' has 9x the faces of 'small'
+    split = Split(x, y, [], groups, np.array(["real"] * n), np.full((n, 68, 2), np.nan))
+    w = group_weights(groups)
+    assert abs(w[groups == "big"].sum() / w[groups == "small"].sum() - 3.0) < 1e-6  # sqrt(9)
+    pool = (rng.integers(0, 256, (10, 256, 256, 3), dtype=np.uint8),
+            rng.integers(0, 256, (10, 256, 256, 3), dtype=np.uint8))
+    for mix, want in ((Mix(100, False, False), (50, 50, 0)), (Mix(100, True, False), (0, 0, 50)),
+                      (Mix(100, True, True), (25, 25, 25))):
+        assert (mix.reals, mix.fakes, mix.pairs) == want
+        xb, yb = Batches(split, 100, mix, pool if mix.pairs else None, steps=2)[0]
+        assert xb.shape == (100, 256, 256, 3) and yb.mean() == 0.5
+        from_pool = [any((b == p).all() for p in pool[0]) or any((b == p).all() for p in pool[1])
+                     for b in xb]
+        from_split = [any((b == s).all() for s in x) for b in xb]
+        assert sum(from_pool) == 2 * mix.pairs and sum(from_split) == 100 - 2 * mix.pairs
+        if mix.pairs:  # pool reals are labelled real, their forgeries df
+            reals = [any((b == p).all() for p in pool[0]) for b in xb]
+            assert (yb[np.array(reals)] == 1).all()
+    with pytest.raises(ValueError, match="no collected fakes"):
+        Batches(Split(x[:10], np.ones(10, np.float32), [], groups[:10], groups[:10],
+                      np.zeros((10, 68, 2))), 4, Mix(4, False, False))
 
 
-def test_synthesized_fakes_alone_or_beside_the_collected_ones():
-    from data import SYNTHESIZED_SHARE, Batches
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory, fixtures):
+    """A corpus folder in the shared corpora's layout (labels.csv) made of fixture files,
+    prepared by training/prepare_corpus.py: crops, landmarks, families."""
+    dev = fixtures / "videos_dev"
+    if not dev.exists():
+        pytest.skip(f"{dev} is absent")
+    root = tmp_path_factory.mktemp("tinycorpus")
+    corpus, out = root / "corpus", root / "prepared"  # OUTPUT/../corpus is the source
+    items = [("real", "photos", "image", "none", fixtures / "faces" / n)
+             for n in ("obama.jpg", "biden.jpg", "skimage_astronaut.png", "two_people.jpg")]
+    items += [("real", "lp", "video", "none", fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4"),
+              ("real", "hdtf", "video", "none", dev / "hdtf_menendez_real.mp4"),
+              ("fake", "dfdc_icpr", "video", "face swap (DFDC)", dev / "dfdc_abqwwspghj_fake.mp4"),
+              ("fake", "sadtalker", "video", "reenactment (audio-driven talking head)",
+               dev / "sadtalker_art0_fake.mp4")]
+    rows = ["path,label,group,media,manipulation,notes"]
+    for label, group, media, manipulation, source in items:
+        target = corpus / label / group / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(source)
+        rows.append(f"{label}/{group}/{source.name},{label},{group},{media},{manipulation},")
+    (corpus / "labels.csv").write_text("\n".join(rows) + "\n")
+    proc = run_script("training/prepare_corpus.py", "--corpus", corpus, "--output", out,
+                      "--video-frames", "6", "--workers", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
 
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (400, 256, 256, 3), dtype=np.uint8)
-    y = (np.arange(400) % 4 != 0).astype(np.float32)  # 100 collected fakes, 300 real
-    alone = Batches(x, y, 100, "sbi", steps=2)
-    xb, yb = alone[0]
-    assert set(np.unique(yb)) == {0.0, 1.0}
-    # every face is a real one; the df faces are forged copies of real faces
-    assert not any((xb[j] == x[y == 0]).all(axis=(1, 2, 3)).any() for j in range(100))
-    mixed = Batches(x, y, 100, "sbi", steps=2, keep_collected=True)
-    xb, yb = mixed[1]
-    idx = mixed.order[100:200]
-    untouched = (xb == x[idx]).all(axis=(1, 2, 3))
-    assert (yb[y[idx] == 0] == 0).all() and untouched[y[idx] == 0].all()  # collected fakes kept
-    forged = (y[idx] == 1) & ~untouched
-    assert (yb[forged] == 0).all() and (yb[(y[idx] == 1) & untouched] == 1).all()
-    assert 0 < forged.sum() < (y[idx] == 1).sum()  # a share of the real faces, not all
-    assert abs(forged.sum() / (y[idx] == 1).sum() - SYNTHESIZED_SHARE) < 0.2
+
+def test_prepared_corpus_lists_families_and_landmarks_and_resumes(tiny_corpus):
+    from corpus import read_manifest
+
+    rows = [r for r in read_manifest(tiny_corpus / "corpus.csv") if r["crop"]]
+    assert {r["family"] for r in rows} == {"real", "swap", "reenactment"}
+    assert all(r["landmarks"] is not None and r["landmarks"].shape == (68, 2) for r in rows)
+    assert all((tiny_corpus / r["crop"]).is_file() for r in rows)
+    assert sum(r["group"] == "lp" for r in rows) == 6  # --video-frames 6
+    # a rerun makes nothing again and lists the same crops
+    before = {r["crop"]: (tiny_corpus / r["crop"]).stat().st_mtime_ns for r in rows}
+    proc = run_script("training/prepare_corpus.py", "--corpus", tiny_corpus.parent / "corpus",
+                      "--output", tiny_corpus, "--video-frames", "6")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = [r for r in read_manifest(tiny_corpus / "corpus.csv") if r["crop"]]
+    assert {r["crop"]: (tiny_corpus / r["crop"]).stat().st_mtime_ns for r in again} == before
+
+
+def test_evaluate_reports_each_family_and_left_out_source(tiny_corpus, tmp_path):
+    report = tmp_path / "families.json"
+    proc = run_script("training/evaluate.py", tiny_corpus, "--weights", "meso4-corpus",
+                      "--left-out", "dfdc_icpr", "sadtalker", "hdtf", "photos", "lp",
+                      "--table", "--output", report, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(report.read_text())
+    families = result["families"]
+    assert set(families) == {"real", "swap", "reenactment"}
+    n_real = families["real"]["n"]
+    for family in ("swap", "reenactment"):  # its fakes against every real face
+        assert families[family]["n_real"] == n_real and families[family]["n_fake"] > 0
+        assert 0 <= families[family]["auc"] <= 1
+    assert result["frames"]["n"] == n_real + families["swap"]["n_fake"] + \
+        families["reenactment"]["n_fake"]
+    assert result["sources"]["dfdc_icpr"]["n_fake"] == families["swap"]["n_fake"]
+    table = proc.stdout
+    assert "| weights | all | reenactment | swap | real passed |" in table
+    assert f"| `meso4-corpus` | {result['frames']['auc']:.3f} | " \
+           f"{families['reenactment']['auc']:.3f} | {families['swap']['auc']:.3f} |" in table
+
+
+def test_self_blended_training_run_writes_its_samples_and_leaves_groups_out(tiny_corpus, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_corpus, data, symlinks=True)
+    # both classes in both splits: validation is a copy of the training crops
+    shutil.rmtree(data / "validation", ignore_errors=True)
+    shutil.copytree(data / "training", data / "validation")
+    out = tmp_path / "w" / "sbi.weights.h5"
+    proc = run_script("training/df_CNN.py", "--data", data, "--output", out, "--epochs", "1",
+                      "--steps", "2", "--batch-size", "8", "--synthesize-fakes", "sbi",
+                      "--keep-collected-fakes", "--forge-pool", "16", "--exclude-groups",
+                      "sadtalker", "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    settings = json.loads((tmp_path / "w" / "sbi.settings.json").read_text())
+    assert "sadtalker" not in settings["groups"] and "dfdc_icpr" in settings["groups"]
+    assert settings["left_out"]["training"]["excluded_groups"] > 0
+    assert settings["left_out"]["training"]["forgeries"] == 16
+    samples = np.asarray(Image.open(tmp_path / "w" / "sbi.samples.png"))
+    assert samples.shape[0] == 3 * 256 and samples.shape[1] % 256 == 0
+    masks = samples[512:]
+    assert (masks.reshape(256, -1, 256, 3).max(axis=(0, 2, 3)) > 0).all()  # no empty mask
+    # self-blending needs landmarks: a folder without a manifest is refused with the reason
+    plain = tmp_path / "plain"
+    for split in ("training", "validation"):
+        shutil.copytree(data / "training", plain / split)
+    proc = run_script("training/df_CNN.py", "--data", plain, "--output", tmp_path / "x.weights.h5",
+                      "--synthesize-fakes", "sbi", "--epochs", "1", "--steps", "1")
+    assert proc.returncode == 2 and "No real face has landmarks" in proc.stderr

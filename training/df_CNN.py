@@ -4,12 +4,25 @@
     python training/df_CNN.py --data data/ --init-weights meso4-df --learning-rate 1e-5
     python training/df_CNN.py --data data/ --synthesize-fakes sbi   # real faces only
     python training/df_CNN.py --data data/ --synthesize-fakes sbi --keep-collected-fakes
+    python training/df_CNN.py --data data/ --synthesize-fakes sbi --exclude-groups cross-source
 
 DATA holds training/ and validation/, each with df/ (or fake/) and real/ face crops;
-labels df = 0, real = 1. Defaults are the paper's (Afchar et al. 2018, section 4):
+labels df = 0, real = 1; a folder made by training/prepare_corpus.py also has corpus.csv
+(groups, families, landmarks). Defaults are the paper's (Afchar et al. 2018, section 4):
 Adam at 1e-3 divided by 10 every 1000 iterations down to 1e-6, batches of 75, squared
 error on the sigmoid, augmentation by zoom 0.2, rotation 15 degrees, brightness 0.8-1.2,
 channel shift 30 and horizontal flips.
+
+Batches draw each source group in proportion to the square root of its size (no source
+dominates) and leave out the DFDC fakes whose swap is missing in their frame. With
+--synthesize-fakes, forged faces are made once, before training, into a pool of
+--forge-pool pairs (a real face and its self-blended forgery, post-processed alike);
+half of each batch are such pairs, or a quarter with --keep-collected-fakes. A sample
+grid of the forgeries and their masks is written beside OUTPUT. --exclude-groups leaves
+source groups out of training and validation (`cross-source`: DFDC, FF++/DFD and
+StyleGAN2 with its matched reals, corpus.LEFT_OUT_SOURCES), for training/evaluate.py
+--left-out to measure on. On a CPU with bfloat16 instructions the network computes in
+bfloat16 with float32 weights (--precision).
 
 Next to OUTPUT it writes the settings used (.settings.json), the history (.history.csv),
 learning curves (.curves.png) and a resumable training state (.state.keras); the best
@@ -24,7 +37,6 @@ import csv
 import json
 import logging
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,7 +44,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-import reporting  # noqa: E402
+import cli  # noqa: E402
+from outputs import atomic_path, atomic_write_text  # noqa: E402
+from corpus import LEFT_OUT_SOURCES  # noqa: E402
 
 logger = logging.getLogger("df_CNN")
 
@@ -55,6 +69,21 @@ def build_model(name: str, weights_file: str | None = None):
     raise ValueError(f"Unknown model {name!r}; known models: {', '.join(model_names())}")
 
 
+def training_model(base):
+    """uint8 faces -> /255 -> base network: what `fit` trains. The paper's augmentation runs
+    before, on the host (dataset.Augmentation, in the batch workers beside the step); the
+    rescaling stays float32 also when the network computes in bfloat16."""
+    import keras
+    from keras import layers, ops
+
+    from contract import FACE_SIZE
+
+    inputs = keras.Input(shape=(FACE_SIZE, FACE_SIZE, 3), dtype="uint8", name="face_uint8")
+    x = layers.Rescaling(1.0 / 255.0, name="to_unit_range", dtype="float32")(
+        ops.cast(inputs, "float32"))
+    return keras.Model(inputs, base(x), name=f"train_{base.name}")
+
+
 def learning_rate_schedule(initial: float, every: int, floor: float):
     """The paper's schedule: initial / 10 every `every` steps, never below `floor`."""
     import keras
@@ -74,16 +103,44 @@ def learning_rate_schedule(initial: float, every: int, floor: float):
     return StepDecay(initial, every, floor)
 
 
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, backend: str) -> str:
+    """'auto': mixed bfloat16 on TensorFlow on a CPU that has it (1.7x a float32 step,
+    BENCHMARKS.md), float32 elsewhere."""
+    if precision != "auto":
+        return precision
+    if backend == "tensorflow" and cpu_has_bfloat16():
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            return "mixed_bfloat16"
+    return "float32"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--data", default="data", help="folder with training/ and validation/")
+    p.add_argument("--data", default="data",
+                   help="folder with training/ and validation/ (default: %(default)s)")
     p.add_argument("--model", default="meso4",
-                   help="meso4, mesoinception4, meso1, or a baseline: cnn3, densenet121, xception")
+                   help="meso4, mesoinception4, meso1, or a baseline: cnn3, densenet121, "
+                        "xception (default: %(default)s)")
     p.add_argument("--output", default="weights/meso4-trained.weights.h5",
                    help="where the best weights go (settings, history, curves beside them)")
-    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=20,
+                   help="epochs; validation after each (default: %(default)s)")
     p.add_argument("--steps", type=int, help="steps per epoch (default: one pass over the data)")
     p.add_argument("--batch-size", type=int, default=75, help="the paper's 75")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="the paper's 1e-3")
@@ -94,10 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mse, the paper's, or binary cross-entropy")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--synthesize-fakes", choices=["fwa", "sbi"],
-                   help="make the df class on the fly from real crops (no collected fakes)")
+                   help="make the df class from real crops by self-blending or face warping "
+                        "(no collected fakes)")
     p.add_argument("--keep-collected-fakes", action="store_true",
-                   help="with --synthesize-fakes: train on the collected fakes too, and forge "
-                        "a fifth of the real faces of each batch")
+                   help="with --synthesize-fakes: the collected fakes too (a quarter of each "
+                        "batch each)")
+    p.add_argument("--forge-pool", type=int, default=12000,
+                   help="forged pairs made before training (default: %(default)s)")
+    p.add_argument("--exclude-groups", nargs="+", default=[], metavar="GROUP",
+                   help="source groups to leave out of training and validation: group names, "
+                        f"{', '.join(LEFT_OUT_SOURCES)}, or cross-source (all three)")
+    p.add_argument("--keep-near-identical", action="store_true",
+                   help="train on the DFDC fakes flagged near-identical to their original too")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="what the network computes in; auto: mixed_bfloat16 on a CPU with "
+                        "bfloat16 instructions, else float32")
     p.add_argument("--init-weights", help="start from these weights (name or file); the "
                    "authors advise --learning-rate 1e-5 for fine-tuning")
     p.add_argument("--backbone-weights", help="local weights file for a keras.applications "
@@ -114,18 +182,23 @@ def outputs_of(output: Path) -> dict[str, Path]:
     folder = output.parent
     return {"weights": folder / f"{stem}.weights.h5", "settings": folder / f"{stem}.settings.json",
             "history": folder / f"{stem}.history.csv", "curves": folder / f"{stem}.curves.png",
-            "state": folder / f"{stem}.state.keras"}
+            "state": folder / f"{stem}.state.keras",
+            "samples": folder / f"{stem}.samples.png"}
 
 
 def check_arguments(args) -> dict[str, Path]:
     """Every check that can fail, before any long work starts."""
     if args.model not in model_names():
         raise ValueError(f"Unknown model {args.model!r}; known models: {', '.join(model_names())}")
-    for name in ("epochs", "batch_size", "lr_drop_every"):
+    for name in ("epochs", "batch_size", "lr_drop_every", "forge_pool"):
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1; received "
+                             f"{getattr(args, name)}")
     if args.steps is not None and args.steps < 1:
-        raise ValueError("--steps must be at least 1")
+        raise ValueError(f"--steps must be at least 1; received {args.steps}")
+    if args.synthesize_fakes and args.batch_size < 4:
+        raise ValueError(f"--batch-size must be at least 4 with --synthesize-fakes; received "
+                         f"{args.batch_size}")
     if args.keep_collected_fakes and not args.synthesize_fakes:
         raise ValueError("--keep-collected-fakes goes with --synthesize-fakes fwa|sbi")
     paths = outputs_of(Path(args.output))
@@ -165,80 +238,111 @@ def plot_curves(history_csv: Path, png: Path) -> None:
         ax.set_title(metric)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = png.with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    tmp.replace(png)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    reporting.setup_logging(args.verbose)
-    try:
-        paths = check_arguments(args)
-        import keras
+def load_data(args, progress: bool):
+    """The training and validation splits, and the forgery pool when fakes are made."""
+    from dataset import forgery_pool, load_split
 
-        import classifiers
-        from data import Batches, list_split, load_images, training_model
+    data = Path(args.data)
+    train = load_split(data / "training", args.exclude_groups,
+                       drop_near_identical=not args.keep_near_identical, progress=progress)
+    val = load_split(data / "validation", args.exclude_groups,
+                     drop_near_identical=not args.keep_near_identical, progress=progress)
+    for name, split in (("training", train), ("validation", val)):
+        if len(set(split.y.tolist())) < 2:
+            raise ValueError(f"{data / name}: after leaving out {args.exclude_groups}, only "
+                             f"one class is left ({len(split.y)} faces)")
+    logger.info("training: %d faces (%d df, %d real) from %d groups; left out: %s; "
+                "validation: %d faces", len(train.y), int((train.y == 0).sum()), train.n_real,
+                len(set(train.groups.tolist())), train.counts, len(val.y))
+    pool = None
+    if args.synthesize_fakes:
+        reals, fakes, failed = forgery_pool(train, args.synthesize_fakes, args.forge_pool,
+                                            args.seed, progress=progress)
+        pool = (reals, fakes)
+        train.counts["forgeries_failed"] = failed
+        train.counts["forgeries"] = len(fakes)
+        if failed:
+            logger.warning("%d of %d faces gave an empty mask and were skipped", failed,
+                           args.forge_pool)
+    return train, val, pool
 
-        keras.utils.set_random_seed(args.seed)
-        base = build_model(args.model, args.backbone_weights)
-        if args.init_weights:
-            arch = classifiers.architecture_of_weights(args.init_weights)
-            if arch and arch != base.name:
-                raise ValueError(f"--init-weights {args.init_weights} are for {arch}, "
-                                 f"not {base.name}")
-            classifiers.load_weights_file(base, classifiers.resolve_weights(args.init_weights))
-        train_files, train_labels = list_split(Path(args.data) / "training")
-        val_files, val_labels = list_split(Path(args.data) / "validation")
-    except (ValueError, OSError) as e:
-        logger.error("%s", e)
-        return 2
 
-    progress = not args.no_progress
-    x_train, y_train, _, skipped_train = load_images(train_files, train_labels, progress=progress)
-    x_val, y_val, _, skipped_val = load_images(val_files, val_labels, progress=progress)
-    logger.info("training: %d faces (%d df, %d real), %d unreadable skipped; validation: %d "
-                "(%d unreadable skipped)", len(y_train), int((y_train == 0).sum()),
-                int((y_train == 1).sum()), skipped_train, len(y_val), skipped_val)
+def write_sample_grid(train, method: str, path: Path, seed: int) -> None:
+    """Forged samples with their masks (rows: original, forgery, mask), beside OUTPUT."""
+    import numpy as np
+    from PIL import Image
 
-    steps = args.steps or max(1, len(x_train) // args.batch_size)
-    settings = {k: v for k, v in vars(args).items() if k not in ("no_progress", "verbose")}
-    settings.update({"steps_per_epoch": steps, "backend": keras.backend.backend(),
-                     "keras": keras.__version__, "n_train": len(y_train), "n_val": len(y_val),
-                     "skipped_unreadable": skipped_train + skipped_val,
-                     "labels": {"df": 0, "real": 1}})
+    from synthesize import sample_grid
 
-    model = training_model(base, augment=not args.no_augment, seed=args.seed)
+    rng = np.random.default_rng(seed)
+    real = np.flatnonzero((train.y == 1) & ~np.isnan(train.landmarks[:, 0, 0]))
+    pick = rng.choice(real, min(len(real), 24), replace=False)
+    grid = sample_grid(train.x[pick], train.landmarks[pick], method, rng, n=8)
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid).save(tmp, format="PNG")
+
+
+def build_training_model(args, precision: str):
+    """(base network, compiled training model), with --init-weights loaded."""
+    import keras
+
+    import classifiers
+
+    keras.mixed_precision.set_dtype_policy(precision)
+    base = build_model(args.model, args.backbone_weights)
+    if args.init_weights:
+        import zoo
+
+        record = zoo.resolve(args.init_weights)
+        if record.architecture and record.architecture != base.name:
+            raise ValueError(f"--init-weights {args.init_weights} are for "
+                             f"{record.architecture}, not {base.name}")
+        classifiers.load_weights_file(base, record.path)
+    model = training_model(base)
     schedule = learning_rate_schedule(args.learning_rate, args.lr_drop_every, args.lr_floor)
     loss = "mean_squared_error" if args.loss == "mse" else "binary_crossentropy"
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule), loss=loss,
                   metrics=["accuracy", keras.metrics.AUC(name="auc")])
-    initial_epoch, best = 0, -math.inf
-    if paths["state"].exists() and paths["history"].exists() and not args.restart:
-        saved = json.loads(paths["settings"].read_text()) if paths["settings"].exists() else {}
-        if saved.get("model") != args.model:
-            logger.error("%s holds a %s run; use --restart or another --output",
-                         paths["state"], saved.get("model"))
-            return 2
-        # the saved state holds weights, optimizer moments and the step count (so the
-        # learning-rate schedule goes on where it stopped)
-        model = keras.saving.load_model(paths["state"], compile=True)
-        base = model.get_layer(base.name)
-        with open(paths["history"], newline="") as f:
-            rows = list(csv.DictReader(f))
-        initial_epoch = len(rows)
-        best = max((float(r["val_auc"]) for r in rows), default=-math.inf)
-        logger.info("Resuming %s after epoch %d (best val AUC %.4f)", paths["state"],
-                    initial_epoch, best)
-    elif args.restart and paths["history"].exists():
-        paths["history"].unlink()
-    reporting.atomic_write_text(paths["settings"], json.dumps(settings, indent=1) + "\n")
+    return base, model
+
+
+def resume(args, paths, base, model):
+    """(base, model, initial epoch, best val AUC): from the saved state when there is one."""
+    import keras
+
+    if args.restart or not (paths["state"].exists() and paths["history"].exists()):
+        if args.restart and paths["history"].exists():
+            paths["history"].unlink()
+        return base, model, 0, -math.inf
+    saved = json.loads(paths["settings"].read_text()) if paths["settings"].exists() else {}
+    if saved.get("model") != args.model:
+        raise ValueError(f"{paths['state']} holds a {saved.get('model')} run, not "
+                         f"{args.model}; use --restart or another --output")
+    # the saved state holds weights, optimizer moments and the step count (so the
+    # learning-rate schedule goes on where it stopped)
+    model = keras.saving.load_model(paths["state"], compile=True)
+    base = model.get_layer(base.name)
+    with open(paths["history"], newline="") as f:
+        rows = list(csv.DictReader(f))
+    best = max((float(r["val_auc"]) for r in rows), default=-math.inf)
+    logger.info("Resuming %s after epoch %d (best val AUC %.4f)", paths["state"], len(rows),
+                best)
+    return base, model, len(rows), best
+
+
+def keep_best_callback(paths, base, model, settings, best):
+    """Best weights on validation AUC into OUTPUT; the full state after every epoch."""
+    import keras
+
+    import classifiers
 
     class KeepBest(keras.callbacks.Callback):
-        """Best weights on validation AUC into OUTPUT; the full state after every epoch."""
-
-        def __init__(self, best):
+        def __init__(self):
             super().__init__()
             self.best = best
 
@@ -251,19 +355,53 @@ def main(argv=None) -> int:
                     val_accuracy=float(logs["val_accuracy"]))
                 logger.info("epoch %d: val AUC %.4f, saved %s", epoch + 1, self.best,
                             paths["weights"])
-            tmp = paths["state"].with_name(".tmp." + paths["state"].name)
-            model.save(tmp)
-            os.replace(tmp, paths["state"])
+            with atomic_path(paths["state"], suffix=".keras") as tmp:
+                model.save(tmp)
             plot_curves(paths["history"], paths["curves"])
 
+    return KeepBest()
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    cli.setup_logging(args.verbose)
+    progress = not args.no_progress
+    try:
+        paths = check_arguments(args)
+        # data and forgeries first, before TensorFlow starts its threads
+        train, val, pool = load_data(args, progress)
+        if args.synthesize_fakes:
+            write_sample_grid(train, args.synthesize_fakes, paths["samples"], args.seed)
+        import keras
+
+        from dataset import Augmentation, Batches, Mix, as_keras_dataset
+
+        keras.utils.set_random_seed(args.seed)
+        precision = resolve_precision(args.precision, keras.backend.backend())
+        base, model = build_training_model(args, precision)
+        steps = args.steps or max(1, len(train.y) // args.batch_size)
+        settings = {k: v for k, v in vars(args).items() if k not in ("no_progress", "verbose")}
+        settings.update({"steps_per_epoch": steps, "backend": keras.backend.backend(),
+                         "precision_used": precision, "keras": keras.__version__,
+                         "n_train": len(train.y), "n_val": len(val.y),
+                         "left_out": {"training": train.counts, "validation": val.counts},
+                         "groups": sorted(set(train.groups.tolist())),
+                         "labels": {"df": 0, "real": 1}})
+        base, model, initial_epoch, best = resume(args, paths, base, model)
+        mix = Mix(args.batch_size, bool(args.synthesize_fakes), args.keep_collected_fakes)
+        batches = Batches(train, args.batch_size, mix, pool, args.seed, steps,
+                          augment=None if args.no_augment else Augmentation())
+    except (ValueError, OSError) as e:
+        logger.error("%s", e)
+        return 2
+    atomic_write_text(paths["settings"], json.dumps(settings, indent=1) + "\n")
+    batches.epoch = initial_epoch  # a resumed run draws new batches, not the first ones again
     started = time.time()
-    train = Batches(x_train, y_train, args.batch_size, args.synthesize_fakes, args.seed,
-                    steps=steps, keep_collected=args.keep_collected_fakes)
-    model.fit(train, epochs=args.epochs, initial_epoch=initial_epoch,
-              validation_data=(x_val, y_val), validation_batch_size=128,
+    model.fit(as_keras_dataset(batches), epochs=args.epochs, initial_epoch=initial_epoch,
+              validation_data=(val.x, val.y), validation_batch_size=128,
               verbose=1 if progress else 2,
               callbacks=[keras.callbacks.CSVLogger(paths["history"], append=True),
-                         KeepBest(best)])
+                         keep_best_callback(paths, base, model, settings, best)])
     elapsed = time.time() - started
     done = args.epochs - initial_epoch
     if done > 0:

@@ -23,7 +23,10 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import numpy as np  # noqa: E402
 
-import reporting  # noqa: E402
+from outputs import atomic_write_text, check_output_path  # noqa: E402
+
+import cli  # noqa: E402
+from contract import P_REAL_MEANING, label_from_path  # noqa: E402
 
 logger = logging.getLogger("evaluate")
 
@@ -34,7 +37,7 @@ def metrics(labels, p_real, threshold: float = 0.5) -> dict:
 
     y = np.asarray(labels, int)
     p = np.asarray(p_real, float)
-    pred = (p > threshold).astype(int)
+    pred = (p > threshold).astype(int)  # contract.prediction_of, on arrays
     out = {"n": int(len(y)), "n_real": int(y.sum()), "n_fake": int((1 - y).sum()),
            "accuracy": float((pred == y).mean()) if len(y) else None}
     for name, value in (("real", 1), ("fake", 0)):
@@ -72,15 +75,74 @@ def plot_roc(curves: dict, path, title: str) -> None:
     plt.close(fig)
 
 
-def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, progress: bool):
-    from data import list_split
+def crop_set(folder: Path, exclude=(), only=None):
+    """(files, labels, groups, families) of a crop folder: a split folder, or, with `only`
+    (source groups), every crop of those groups in a prepared folder's two splits."""
+    from corpus import expand_groups, manifest_of, read_manifest
+    from dataset import list_split
 
-    from pipeline import MediaError, load_face_crop
+    manifest = manifest_of(folder)
+    rows = {}
+    if manifest is not None:
+        rows = {(manifest.parent / r["crop"]).resolve(): r
+                for r in read_manifest(manifest) if r["crop"]}
+    if only:
+        files, labels = [], []
+        for split in ("training", "validation"):
+            if (folder / split).is_dir():
+                f, y = list_split(folder / split)
+                files += f
+                labels += list(y)
+    else:
+        files, labels = list_split(folder)
+        labels = list(labels)
+    excluded, wanted = expand_groups(exclude), expand_groups(only) if only else None
+    out = ([], [], [], [])
+    for f, y in zip(files, labels):
+        row = rows.get(f.resolve(), {})
+        group = row.get("group") or (f.name.split("__")[0] if "__" in f.name else "")
+        if group in excluded or (wanted is not None and group not in wanted):
+            continue
+        family = row.get("family") or ("real" if y == 1 else "fake")
+        for column, value in zip(out, (f, y, group, family)):
+            column.append(value)
+    files, labels, groups, families = out
+    if not files:
+        raise ValueError(f"No crops in {folder} for groups {sorted(wanted or [])}" if only
+                         else f"No crops in {folder} after leaving out {sorted(excluded)}")
+    return files, np.array(labels, np.float32), np.array(groups), np.array(families)
 
-    files, labels = list_split(folder)
-    p, keep, failed = [], [], []
+
+def family_metrics(y, p, families, threshold: float) -> dict:
+    """Per forgery family: its fakes against all real faces of the set (AUC, EER, AP,
+    accuracy); 'real': the share of real faces passed."""
+    out = {}
+    real = y == 1
+    for family in sorted(set(families.tolist())):
+        sel = families == family
+        if family == "real":
+            out[family] = metrics(y[sel], p[sel], threshold)
+        else:
+            out[family] = metrics(y[sel | real], p[sel | real], threshold)
+    return out
+
+
+def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, progress: bool,
+                   exclude=(), sources=None):
+    """Frame-level metrics on crops: overall, per family, per group and, with `sources`
+    (names of corpus.LEFT_OUT_SOURCES or groups), per left-out source."""
     from tqdm import tqdm
 
+    from media import MediaError, load_face_crop
+
+    if sources:
+        from corpus import LEFT_OUT_SOURCES, expand_groups
+
+        wanted = sorted(set().union(*(expand_groups([s]) for s in sources)))
+        files, labels, groups, families = crop_set(folder, exclude, only=wanted)
+    else:
+        files, labels, groups, families = crop_set(folder, exclude)
+    p, keep, failed = [], [], []
     for start in tqdm(range(0, len(files), batch_size), disable=not progress, unit="batch",
                       file=sys.stderr):
         batch, idx = [], []
@@ -93,17 +155,22 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
         if batch:
             p += list(classifier.predict(np.stack(batch))[:, 0])
             keep += idx
-    y = labels[keep]
-    report = {"frames": metrics(y, p, threshold), "failed": failed}
-    groups = {}
-    for i, score in zip(keep, p):
-        name = files[i].name
-        if "__" in name:
-            groups.setdefault(name.split("__")[0], []).append((labels[i], score))
-    if groups:
-        report["groups"] = {g: metrics([a for a, _ in v], [b for _, b in v], threshold)
-                            for g, v in sorted(groups.items())}
-    return report, {"faces": (y, np.array(p))}
+    y, p = labels[keep], np.array(p)
+    groups, families = groups[keep], families[keep]
+    report = {"frames": metrics(y, p, threshold), "failed": failed,
+              "families": family_metrics(y, p, families, threshold)}
+    if any(groups):
+        report["groups"] = {g: metrics(y[groups == g], p[groups == g], threshold)
+                            for g in sorted(set(groups.tolist())) if g}
+    if sources:
+        report["sources"] = {}
+        for source in sources:
+            sel = np.isin(groups, sorted(expand_groups([source])))
+            report["sources"][source] = {
+                "groups": list(LEFT_OUT_SOURCES.get(source, [source])),
+                **metrics(y[sel], p[sel], threshold),
+                "families": family_metrics(y[sel], p[sel], families[sel], threshold)}
+    return report, {"faces": (y, p)}
 
 
 def evaluate_videos(folder: Path, classifier, frames: int, threshold: float, progress: bool):
@@ -111,14 +178,17 @@ def evaluate_videos(folder: Path, classifier, frames: int, threshold: float, pro
 
     import pipeline
 
-    finder = pipeline.FaceFinder()
-    sources = [s for s in pipeline.list_media([folder]) if reporting.label_from_path(s)]
+    from faces import FaceFinder
+    from media import MediaError, list_media
+
+    finder = FaceFinder()
+    sources = [s for s in list_media([folder]) if label_from_path(s)]
     frame_y, frame_p, video_rows = [], [], []
     for source in tqdm(sources, disable=not progress, unit="video", file=sys.stderr):
-        label = 1 if reporting.label_from_path(source) == "real" else 0
+        label = 1 if label_from_path(source) == "real" else 0
         try:
             result = pipeline.analyze(source, classifier, finder, frames)
-        except pipeline.MediaError as e:
+        except MediaError as e:
             video_rows.append({"video": str(source), "label": label, "error": e.reason})
             continue
         scores = result.scores()
@@ -150,22 +220,35 @@ def main(argv=None) -> int:
     p.add_argument("--videos", action="store_true", help="the folder holds videos, not crops")
     p.add_argument("--frames", type=int, default=30, help="frames per video")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="P(real) above it is called real (default: %(default)s)")
+    p.add_argument("--exclude-groups", nargs="+", default=[], metavar="GROUP",
+                   help="leave these source groups out (as df_CNN.py --exclude-groups)")
+    p.add_argument("--left-out", nargs="+", metavar="SOURCE",
+                   help="evaluate on every crop (both splits of DATA, a prepared folder) of "
+                        "these left-out sources: names of corpus.LEFT_OUT_SOURCES, group "
+                        "names, or cross-source (all of them); one AUC per source")
     p.add_argument("--output", help="JSON report (default: print it)")
     p.add_argument("--roc", help="ROC curve PNG")
     p.add_argument("--table", action="store_true",
                    help="print a Markdown table comparing the weights (frame level)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    reporting.setup_logging()
+    cli.setup_logging()
     try:
         if args.output:
-            reporting.check_output_path(args.output)
+            check_output_path(args.output)
         classifiers_ = {w: load_any(args.model, w) for w in args.weights}
     except (ValueError, OSError) as e:
         logger.error("%s", e)
         return 2
     folder = Path(args.data)
+    from corpus import CROSS_SOURCE
+
+    sources = None
+    if args.left_out:
+        sources = [s for name in args.left_out
+                   for s in (CROSS_SOURCE if name == "cross-source" else [name])]
     reports, curves = {}, {}
     for weights, classifier in classifiers_.items():
         try:
@@ -174,13 +257,14 @@ def main(argv=None) -> int:
                                                 not args.no_progress)
             else:
                 report, curve = evaluate_crops(folder, classifier, args.batch_size,
-                                               args.threshold, not args.no_progress)
+                                               args.threshold, not args.no_progress,
+                                               args.exclude_groups, sources)
         except (ValueError, OSError) as e:
             logger.error("%s", e)
             return 2
         reports[weights] = {"data": str(folder), "weights": str(weights),
                             "model": classifier.model.name, "threshold": args.threshold,
-                            "p_real": reporting.P_REAL_MEANING, **report}
+                            "p_real": P_REAL_MEANING, **report}
         curves.update({(f"{weights}: {k}" if len(classifiers_) > 1 else k): v
                        for k, v in curve.items()})
         m = report["frames"]
@@ -190,11 +274,17 @@ def main(argv=None) -> int:
     result = reports[args.weights[0]] if len(reports) == 1 else reports
     text = json.dumps(result, indent=1, default=float) + "\n"
     if args.output:
-        reporting.atomic_write_text(args.output, text)
+        atomic_write_text(args.output, text)
     elif not args.table:
         print(text)
     if args.table:
         print(markdown_table(reports))
+        if not args.videos:
+            print()
+            print(family_table(reports))
+        if sources:
+            print()
+            print(source_table(reports, sources))
     if args.roc:
         plot_roc(curves, args.roc, f"{', '.join(map(str, args.weights))} on {folder}")
     return 0
@@ -204,7 +294,7 @@ def markdown_table(reports: dict) -> str:
     """Frame-level metrics of several weights on the same data, as a Markdown table."""
     rows = ["| weights | faces | accuracy | acc. real | acc. fake | AUC | EER | AP (fake) |",
             "|---|---|---|---|---|---|---|---|"]
-    fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
+    fmt = _fmt
     for weights, report in reports.items():
         m = report["frames"]
         rows.append(f"| `{weights}` | {m['n']} | {fmt(m['accuracy'])} | {fmt(m['accuracy_real'])}"
@@ -213,17 +303,49 @@ def markdown_table(reports: dict) -> str:
     return "\n".join(rows)
 
 
+def _fmt(x) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def family_table(reports: dict) -> str:
+    """AUC per forgery family (its fakes against all real faces) and the share of real
+    faces passed, for several weights, as a Markdown table."""
+    families = sorted({f for r in reports.values() for f in r["families"] if f != "real"})
+    rows = ["| weights | all | " + " | ".join(families) + " | real passed |",
+            "|---|---|" + "---|" * len(families) + "---|"]
+    for weights, report in reports.items():
+        fam = report["families"]
+        rows.append(f"| `{weights}` | {_fmt(report['frames'].get('auc'))} | "
+                    + " | ".join(_fmt(fam.get(f, {}).get("auc")) for f in families)
+                    + f" | {_fmt(fam.get('real', {}).get('accuracy'))} |")
+    return "\n".join(rows)
+
+
+def source_table(reports: dict, sources) -> str:
+    """AUC on each left-out source (its real and forged faces), as a Markdown table."""
+    rows = ["| weights | " + " | ".join(f"{s} AUC" for s in sources) + " | mean |",
+            "|---|" + "---|" * (len(sources) + 1)]
+    for weights, report in reports.items():
+        aucs = [report["sources"][s].get("auc") for s in sources]
+        known = [a for a in aucs if a is not None]
+        rows.append(f"| `{weights}` | " + " | ".join(_fmt(a) for a in aucs)
+                    + f" | {_fmt(sum(known) / len(known) if known else None)} |")
+    return "\n".join(rows)
+
+
 def load_any(model: str | None, weights: str):
     """A Classifier for MesoNet weights or for a baseline's."""
+    import zoo
+
+    record = zoo.resolve(weights)
+    arch = record.architecture or model
+    if arch is None or arch in cli.ARCHITECTURES:
+        return cli.load_scorer(record, model)
+    import baselines
     import classifiers
 
-    arch = classifiers.architecture_of_weights(weights) or model
-    if arch in classifiers.CLASSIFIERS or arch is None:
-        return classifiers.load_classifier(model, weights, runtime="auto")
-    import baselines
-
     clf = classifiers.Classifier(baselines.build(arch), learning_rate=1e-3)
-    return clf.load(weights)
+    return clf.load(record)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""The command-line scripts' shared plumbing: options, logging, loading, exit codes.
+
+Each script builds its parser from these helpers, so that an option means the same
+everywhere and its choices come from the library's own tables (`CLASSIFIERS`,
+`RUNTIMES`, `AGGREGATIONS`, `DETECTORS`, all in contract.py); `run` turns the library's exceptions into a
+logged message and exit code 2. Importing this module changes nothing; `setup_logging`,
+called first in every main(), quiets TensorFlow's C++ start-up chatter (it must be set
+before TensorFlow loads) and sends log messages to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from contract import (AGGREGATIONS, ARCHITECTURES, DEFAULT_THRESHOLD, DETECTORS, P_REAL_MEANING,
+                      RUNTIMES, check_threshold)
+from media import FRAME_SUBSAMPLE_COUNT as FRAMES_DEFAULT
+
+logger = logging.getLogger("cli")
+
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """A parser whose description and epilog are the script's docstring."""
+    head, _, rest = doc.partition("\n\n")
+    return argparse.ArgumentParser(description=head, epilog=rest,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _threshold(text: str) -> float:
+    try:
+        return check_threshold(float(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _frames(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--frames must be a whole number; received {text!r}") \
+            from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--frames must be at least 1; received {value}")
+    return value
+
+
+def add_weights_options(p: argparse.ArgumentParser, model: bool = True) -> None:
+    """--weights, --model (unless model=False) and --runtime."""
+    from zoo import DEFAULT_WEIGHTS
+
+    p.add_argument("--weights", default=DEFAULT_WEIGHTS,
+                   help="weights name or file (default: %(default)s; `python zoo.py` lists them)")
+    if model:
+        p.add_argument("--model", choices=ARCHITECTURES,
+                       help="architecture (default: the one the weights were made for)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="auto: ONNX Runtime on a CPU when installed (fastest), else compiled "
+                        "Keras (default: %(default)s)")
+
+
+def add_threshold_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
+                   help="P(real) above it is called real (default: %(default)s)")
+
+
+def add_video_options(p: argparse.ArgumentParser, aggregate: bool = True) -> None:
+    """--frames, --detector and (for scoring) --aggregate."""
+    p.add_argument("--frames", type=_frames, default=FRAMES_DEFAULT,
+                   help="frames sampled evenly per video (default: %(default)s, as the "
+                        "original)")
+    p.add_argument("--detector", choices=DETECTORS, default="hog",
+                   help="face detector: hog (default, fast), cnn (dlib's CNN; CUDA when dlib "
+                        "has it), or original (the original pipeline's search step for step: "
+                        "its exact boxes, slowly)")
+    if aggregate:
+        p.add_argument("--aggregate", choices=AGGREGATIONS, default="mean",
+                       help="which per-video score decides `prediction`: mean P(real) (the "
+                            "paper) or vote, the share of faces above 0.5 (the released "
+                            "code) (default: %(default)s)")
+
+
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Configure logging once, in a script's main(): messages go to stderr."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def run(main, argv=None) -> int:
+    """Call main(argv); a ValueError or OSError from the library is logged as the user's
+    error (exit 2), with the message that names the file or argument."""
+    try:
+        return main(argv)
+    except (ValueError, OSError) as e:
+        logging.getLogger(getattr(main, "__module__", "cli")).error("%s", e)
+        return 2
+
+
+def load_scorer(weights, model: str | None = None, runtime: str = "auto"):
+    """For the scripts: a classifier ready to score, as fast to start as can be.
+
+    With ONNX Runtime (runtime 'onnx', or 'auto' on a CPU) and the weights' graphs in the
+    cache, `scoring.OnnxClassifier` scores without importing Keras or TensorFlow (seconds
+    saved at every start); otherwise `classifiers.load_classifier`, which also fills the
+    cache for next time."""
+    import scoring
+    import zoo
+
+    record = zoo.resolve(weights)
+    if model and record.architecture and model != record.architecture:
+        raise ValueError(f"Weights {weights!r} are for {record.architecture}, not {model}")
+    cached = scoring.cached_classifier(record, runtime)
+    if cached is not None:
+        return cached
+    import classifiers
+
+    clf = classifiers.load_classifier(model, record, runtime)
+    if clf.runtime == "onnx" and record.architecture:
+        scoring.write_graph_cache(clf.model, scoring.graph_cache_paths(record))
+    return clf
+
+
+def describe_weights(classifier) -> str:
+    import zoo
+
+    return (f"{classifier.weights} ({classifier.model.name}; trained on "
+            f"{zoo.trained_on(classifier.weights)})")
+
+
+__all__ = ["P_REAL_MEANING", "parser", "add_weights_options", "add_threshold_option",
+           "add_video_options", "add_common_options", "setup_logging", "run", "load_scorer",
+           "describe_weights"]

@@ -1,0 +1,318 @@
+"""Scoring faces without Keras: the face-array contract, batching, ONNX export and
+ONNX Runtime, and the cache of exported graphs.
+
+The ONNX graph is written layer by layer from a Keras MesoNet model's weights (MesoNet
+has only convolutions, batch normalization, max pooling, dense layers and activations,
+so no converter is needed): input uint8 NHWC faces (N, 256, 256, 3), rescaled inside the
+graph; output P(real), (N, 1); 0 = deepfake/Face2Face, 1 = real. The batch dimension is
+dynamic. Outputs match the Keras model within 1e-5 (tests/test_export.py). Exported
+graphs are cached per weights file (`graph_cache_paths`), so that a later process scores
+through `OnnxClassifier` without importing Keras or TensorFlow at all.
+
+This module never imports Keras: `to_onnx` reads the layers of a model it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from contract import FACE_SIZE
+from outputs import atomic_path
+
+logger = logging.getLogger(__name__)
+
+ONNX_BATCH = 16  # faces per ONNX Runtime call on a CPU (bench/bench_inference.py)
+
+
+def check_faces(x, xp=np):
+    """Validate a batch for prediction: (N, 256, 256, 3) uint8, or float in [0, 1].
+
+    xp: the array module, numpy, or jax.numpy for batches kept on a device."""
+    x = xp.asarray(x)
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4 or tuple(x.shape[1:]) != (FACE_SIZE, FACE_SIZE, 3):
+        raise ValueError(f"Expected faces of shape (N, {FACE_SIZE}, {FACE_SIZE}, 3); "
+                         f"received shape {tuple(x.shape)}")
+    if x.dtype == xp.uint8:
+        return x
+    if not xp.issubdtype(x.dtype, xp.floating):
+        raise ValueError(f"Expected uint8 in [0, 255] or float in [0, 1]; received {x.dtype}")
+    if x.size and float(x.max()) > 1.0 + 1e-6:
+        raise ValueError("Float faces must be in [0, 1] (the networks were trained on x/255); "
+                         f"received values up to {float(x.max()):.1f}. Pass uint8 or divide by 255")
+    return x if x.dtype == xp.float32 else x.astype(xp.float32)
+
+
+def predict_in_batches(forward, x, batch_size: int, xp=np) -> np.ndarray:
+    """forward() over fixed-size batches (the last one padded, its padding dropped).
+
+    With xp=jax.numpy the batches are sliced and padded on x's device; calls are
+    dispatched asynchronously, so the device works through them back to back, and only
+    the scores come back to the host."""
+    n = len(x)
+    if n == 0:
+        return np.zeros((0, 1), np.float32)
+    out = []
+    for start in range(0, n, batch_size):
+        chunk = x[start:start + batch_size]
+        if len(chunk) < batch_size:  # pad to the compiled shape; padded rows are dropped
+            pad = xp.zeros((batch_size - len(chunk),) + tuple(chunk.shape[1:]), chunk.dtype)
+            chunk = xp.concatenate([chunk, pad])
+        out.append(forward(chunk)[: min(batch_size, n - start)])
+    return np.concatenate(out).astype(np.float32)
+
+
+def _next_is_pool(model, layer) -> bool:
+    """Whether the only consumer of a layer's output is a max pooling."""
+    users = [other for other in model.layers
+             if layer.output.name in [t.name for t in (other.input if isinstance(other.input, list)
+                                                       else [other.input])]]
+    return len(users) == 1 and users[0].__class__.__name__ == "MaxPooling2D"
+
+
+class _Graph:
+    """An ONNX graph written layer by layer from a Keras MesoNet model (see `to_onnx`)."""
+
+    def __init__(self, model, input_dtype: str):
+        from onnx import TensorProto
+
+        self.model, self.nodes, self.inits = model, [], []
+        self.counter = iter(range(10_000))
+        x = self.node("Transpose", ["face"], perm=[0, 3, 1, 2])  # NHWC -> NCHW (on bytes)
+        # uint8 faces are rescaled by 1/255 inside the graph: folded into the kernels of the
+        # convolutions that read the input (exact: they pad with zeros), else a Mul
+        self.unscaled = {}
+        if input_dtype == "uint8":
+            x = self.node("Cast", [x], to=TensorProto.FLOAT)
+            self.unscaled[x] = np.float32(1 / 255.0)
+        self.values = {model.inputs[0].name: x}
+        self.pending_bn = {}  # batch normalizations moved after the pooling that follows them
+
+    def const(self, array) -> str:
+        from onnx import numpy_helper
+
+        name = f"c{next(self.counter)}"
+        self.inits.append(numpy_helper.from_array(np.asarray(array, np.float32), name))
+        return name
+
+    def node(self, op, inputs, **attrs) -> str:
+        from onnx import helper
+
+        out = f"t{next(self.counter)}"
+        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def value_of(self, tensor, conv: bool = False) -> str:
+        name = self.values[tensor.name]
+        if name in self.unscaled and not conv:
+            self.values[tensor.name] = name = self.node("Mul", [name, self.const(
+                self.unscaled.pop(name))])
+        return name
+
+    def batch_norm(self, x, bn) -> str:
+        return self.node("BatchNormalization", [x, *bn[0]], epsilon=bn[1])
+
+    # one method per layer type: (layer, input names) -> output name
+    LAYERS = ("Conv2D", "BatchNormalization", "MaxPooling2D", "Concatenate", "Flatten",
+              "Dropout", "Dense", "LeakyReLU")
+
+    def Conv2D(self, layer, ins):
+        kernel, bias = layer.get_weights()
+        kernel = kernel * self.unscaled.get(ins[0], np.float32(1))
+        kh, kw = kernel.shape[:2]
+        d = layer.dilation_rate[0]
+        pad = d * (kh - 1) // 2
+        y = self.node("Conv", [ins[0], self.const(kernel.transpose(3, 2, 0, 1)), self.const(bias)],
+                      kernel_shape=[kh, kw], dilations=[d, d], pads=[pad, pad, pad, pad])
+        return self.node("Relu", [y]) if layer.activation.__name__ == "relu" else y
+
+    def BatchNormalization(self, layer, ins):
+        gamma, beta, mean, var = layer.get_weights()
+        bn = ([self.const(w) for w in (gamma, beta, mean, var)], float(layer.epsilon))
+        if (gamma > 0).all() and _next_is_pool(self.model, layer):
+            # BN is x * scale + shift per channel; with scale > 0 it commutes with the max
+            # pooling that follows, so it runs after it, on 4 to 16 times fewer values. As a
+            # BatchNormalization node (not Mul and Add) ONNX Runtime runs it in its blocked
+            # layout as a depthwise convolution, without reordering the tensor
+            self.pending_bn[layer.output.name] = bn
+            return ins[0]
+        return self.batch_norm(ins[0], bn)
+
+    def MaxPooling2D(self, layer, ins):
+        k = layer.pool_size[0]
+        y = self.node("MaxPool", [ins[0]], kernel_shape=[k, k], strides=[k, k],
+                      auto_pad="SAME_UPPER")
+        moved = self.pending_bn.pop(layer.input.name, None)
+        return self.batch_norm(y, moved) if moved else y
+
+    def Concatenate(self, layer, ins):
+        return self.node("Concat", ins, axis=1)
+
+    def Flatten(self, layer, ins):  # Keras flattens NHWC: go back before flattening
+        return self.node("Flatten", [self.node("Transpose", [ins[0]], perm=[0, 2, 3, 1])], axis=1)
+
+    def Dropout(self, layer, ins):
+        return ins[0]
+
+    def Dense(self, layer, ins):
+        kernel, bias = layer.get_weights()
+        y = self.node("Gemm", [ins[0], self.const(kernel), self.const(bias)])
+        return self.node("Sigmoid", [y]) if layer.activation.__name__ == "sigmoid" else y
+
+    def LeakyReLU(self, layer, ins):
+        return self.node("LeakyRelu", [ins[0]], alpha=float(layer.negative_slope))
+
+    def add(self, layer) -> None:
+        kind = layer.__class__.__name__
+        if kind not in self.LAYERS:
+            raise ValueError(f"Cannot export layer {layer.name} of type {kind} to ONNX")
+        inbound = layer.input if isinstance(layer.input, list) else [layer.input]
+        ins = [self.value_of(t, conv=kind == "Conv2D") for t in inbound]
+        self.values[layer.output.name] = getattr(self, kind)(layer, ins)
+
+
+def to_onnx(model, input_dtype: str = "uint8"):
+    """An onnx.ModelProto computing `model` on NHWC input: uint8 in [0, 255] (rescaled
+    in the graph) or float32 in [0, 1]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    if input_dtype not in ("uint8", "float32"):
+        raise ValueError(f"input_dtype must be uint8 or float32; received {input_dtype!r}")
+    g = _Graph(model, input_dtype)
+    for layer in model.layers[1:]:
+        g.add(layer)
+    g.nodes.append(helper.make_node("Identity", [g.value_of(model.outputs[0])], ["p_real"]))
+    graph = helper.make_graph(
+        g.nodes, model.name, [helper.make_tensor_value_info(
+            "face", TensorProto.UINT8 if input_dtype == "uint8" else TensorProto.FLOAT,
+            ["N", FACE_SIZE, FACE_SIZE, 3])],
+        [helper.make_tensor_value_info("p_real", TensorProto.FLOAT, ["N", 1])], g.inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="mesonet")
+    proto.doc_string = "P(real): 0 = deepfake/Face2Face, 1 = real. Input uint8 RGB NHWC."
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _session(source, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_forward(model, threads: int | None = None):
+    """A function (uint8 or float32 batch) -> P(real) on ONNX Runtime, for Classifier.
+
+    model: a Keras MesoNet model, or a dict {'uint8': path, 'float32': path} of graphs
+    already written (the cache of `graph_cache_paths`)."""
+    sessions = {}
+
+    def run(x):
+        dtype = "uint8" if x.dtype == np.uint8 else "float32"
+        if dtype not in sessions:  # one graph per input type, built on first use
+            source = (str(model[dtype]) if isinstance(model, dict)
+                      else to_onnx(model, dtype).SerializeToString())
+            sessions[dtype] = _session(source, threads)
+        return sessions[dtype].run(None, {"face": np.ascontiguousarray(x, dtype)})[0]
+
+    return run
+
+
+# --------------------------------------------------------------------------------------
+# Scoring without Keras: graphs exported once, kept in the user cache
+
+
+def onnx_wanted(runtime: str) -> bool:
+    """Whether `runtime` means ONNX Runtime here, decided without importing TensorFlow:
+    'onnx', or 'auto' with Keras on TensorFlow (the default backend), onnxruntime
+    installed and no NVIDIA GPU on the machine (classifiers.resolve_runtime agrees)."""
+    import importlib.util
+    import json
+
+    if runtime != "auto":
+        return runtime == "onnx"
+    backend = os.environ.get("KERAS_BACKEND")
+    if backend is None:
+        config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+        try:
+            backend = json.loads(config.read_text()).get("backend")
+        except (OSError, ValueError):
+            backend = None
+    return ((backend or "tensorflow") == "tensorflow"
+            and not any(Path("/dev").glob("nvidia[0-9]*"))
+            and importlib.util.find_spec("onnxruntime") is not None)
+
+
+def graph_cache_paths(record) -> dict:
+    """Where the ONNX graphs of a weights file (a zoo.WeightsRecord) live in the cache: one
+    per input type, named by the SHA-256 of the weights and of this exporter (a change to
+    either makes new ones)."""
+    import hashlib
+
+    from zoo import cache_dir
+
+    exporter = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    stem = f"{record.architecture}-{record.sha256[:24]}-{exporter}"
+    return {dtype: cache_dir() / "onnx" / f"{stem}-{dtype}.onnx" for dtype in ("uint8", "float32")}
+
+
+def write_graph_cache(model, paths: dict) -> None:
+    """Export `model` to the cache paths (atomically; a failure only costs speed later)."""
+    try:
+        for dtype, path in paths.items():
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(to_onnx(model, dtype).SerializeToString())
+    except OSError as e:
+        logger.warning("Could not cache the ONNX graph in %s: %s", paths["uint8"].parent, e)
+
+
+def cached_classifier(record, runtime: str = "auto"):
+    """An OnnxClassifier for a weights record whose graphs are in the cache, when
+    `runtime` means ONNX Runtime here; else None."""
+    if not record.architecture or not onnx_wanted(runtime):
+        return None
+    paths = graph_cache_paths(record)
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    logger.debug("Scoring with the cached ONNX graphs %s", paths["uint8"])
+    return OnnxClassifier(record.architecture, record.name, paths)
+
+
+class OnnxClassifier:
+    """Scores faces through cached ONNX graphs with ONNX Runtime; Keras is never loaded.
+
+    The scoring half of `classifiers.Classifier` (`predict`, `weights`, `model.name`,
+    `runtime`), made by `cached_classifier` when the graphs of its weights are cached.
+    Training needs the Keras classes.
+    """
+
+    runtime = "onnx"
+    batch_size = ONNX_BATCH
+
+    def __init__(self, architecture: str, weights: str, paths: dict):
+        from types import SimpleNamespace
+
+        self.model = SimpleNamespace(name=architecture)
+        self.weights = weights
+        self._forward = onnx_forward(paths)
+
+    def predict(self, x) -> np.ndarray:
+        """P(real) of each face, shape (N, 1); 0 = deepfake/Face2Face, 1 = real."""
+        return predict_in_batches(self._forward, check_faces(x), self.batch_size)
+
+    def fit(self, x, y):
+        raise NotImplementedError("Training needs Keras: use classifiers.load_classifier")
+
+    get_accuracy = fit
+
+

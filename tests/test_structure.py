@@ -1,0 +1,95 @@
+"""The house: imports point one way, and importing the library changes nothing."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+from conftest import ROOT, run_script
+
+FOLDERS = ("", "training", "bench", "data")  # each is on sys.path for its own scripts
+
+
+def project_modules() -> dict[str, object]:
+    """Module name -> file, for every module of the project (tests are not modules)."""
+    modules = {}
+    for folder in FOLDERS:
+        for path in sorted((ROOT / folder).glob("*.py")):
+            modules[path.stem] = path
+    return modules
+
+
+def import_graph(modules: dict) -> dict[str, set[str]]:
+    """Which project modules each module imports, at the top or inside functions."""
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+        graph[name] = {m for m in found if m in modules and m != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: strongly connected groups of more than one module."""
+    index, low, stack, on, out, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_cycle_finder_finds_a_circle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_another_that_imports_it_back():
+    modules = project_modules()
+    assert {"classifiers", "zoo", "scoring", "pipeline", "faces", "media", "cli"} <= set(modules)
+    graph = import_graph(modules)
+    assert "classifiers" in graph["export"] and "scoring" in graph["classifiers"]  # parsed
+    assert cycles(graph) == []
+    # the registry and the Keras-free scorer stand below the networks
+    assert not graph["zoo"] & {"classifiers", "scoring", "export"}
+    assert "classifiers" not in graph["scoring"]
+
+
+def test_importing_the_library_loads_no_detector_and_changes_no_environment():
+    code = ("import json, os, sys\n"
+            "before = dict(os.environ)\n"
+            "import classifiers, pipeline, faces, media, scoring, zoo, cli, contract\n"
+            "print(json.dumps({'changed': sorted(k for k in set(os.environ) | set(before)\n"
+            "                                    if os.environ.get(k) != before.get(k)),\n"
+            "    'dlib': 'dlib' in sys.modules, 'face_recognition': 'face_recognition' in sys.modules,\n"
+            "    'cv2': 'cv2' in sys.modules}))\n")
+    proc = run_script("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen == {"changed": [], "dlib": False, "face_recognition": False, "cv2": False}

@@ -1,0 +1,109 @@
+"""Small helpers pinned on hand-made inputs: no ../shared, no models."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "training"))
+
+
+def test_iou_of_boxes():
+    from faces import iou
+
+    a = (0, 10, 10, 0)  # (top, right, bottom, left): a 10 x 10 square
+    assert iou(a, a) == 1.0
+    assert iou(a, (0, 20, 10, 10)) == 0.0  # side by side, touching
+    assert iou(a, (0, 15, 10, 5)) == pytest.approx(50 / 150)  # half overlapping
+    assert iou(a, (2, 8, 8, 2)) == pytest.approx(36 / 100)  # one inside the other
+
+
+def test_scale_box_maps_back_to_source_pixels_and_clips():
+    from faces import scale_box
+
+    # a box found on a half-size copy of a zone cut at (y0, x0) = (100, 50)
+    assert scale_box((10, 40, 30, 20), 0.5, (100, 50)) == (120, 130, 160, 90)
+    assert scale_box((10, 40, 30, 20), 0.5, (100, 50), shape=(150, 120)) == (120, 120, 150, 90)
+    assert scale_box((-5, 10, 10, -5), 1.0, shape=(100, 100)) == (0, 10, 10, 0)
+
+
+def test_tracker_keeps_people_apart_and_follows_them():
+    from pipeline import Tracker
+
+    t = Tracker()
+    left, right = (10, 60, 60, 10), (10, 200, 60, 150)
+    assert t.assign([left, right]) == [0, 1]
+    # next frame: both moved a little and come in the other order
+    assert t.assign([(12, 202, 62, 152), (12, 62, 62, 12)]) == [1, 0]
+    # a third person appears far away; one of the two is gone
+    assert t.assign([(300, 400, 350, 350), (14, 64, 64, 14)]) == [2, 0]
+
+
+def test_sample_indices_spread_evenly_with_both_ends():
+    from media import sample_indices
+
+    assert sample_indices(100, 5) == [0, 25, 50, 74, 99]
+    assert sample_indices(3, 10) == [0, 1, 2]
+    assert sample_indices(10, None) == list(range(10))
+    assert sample_indices(10, 1) == [0]
+    assert sample_indices(0, 5) == []
+
+
+@pytest.mark.parametrize("head, kind", [
+    (b"\xff\xd8\xff\xe0" + bytes(28), "image"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(24), "image"),
+    (b"RIFF\x00\x00\x00\x00WEBPVP8 " + bytes(16), "image"),
+    (b"\x00\x00\x00\x18ftypisom" + bytes(20), "video"),
+    (b"\x00\x00\x00\x18ftypM4A " + bytes(20), None),  # audio only
+    (b"\x1a\x45\xdf\xa3" + bytes(28), "video"),
+    (b"RIFF\x00\x00\x00\x00AVI LIST" + bytes(16), "video"),
+    (b"just some text, not a picture", None),
+])
+def test_sniff_decides_by_content(head, kind):
+    from app import sniff
+
+    assert sniff(head) == kind
+
+
+def test_auc_eer_and_ap_on_hand_made_scores():
+    from evaluate import metrics
+
+    y = [1, 1, 1, 1, 0, 0, 0, 0]  # 1 = real
+    perfect = metrics(y, [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
+    assert perfect["auc"] == 1.0 and perfect["eer"] == 0.0 and perfect["accuracy"] == 1.0
+    assert perfect["average_precision_fake"] == 1.0
+    inverted = metrics(y, [0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+    assert inverted["auc"] == 0.0 and inverted["eer"] == 1.0 and inverted["accuracy"] == 0.0
+    # one real face scored below one fake: 15 of 16 (real, fake) pairs in order
+    one_off = metrics(y, [0.9, 0.8, 0.7, 0.35, 0.4, 0.3, 0.2, 0.1])
+    assert one_off["auc"] == pytest.approx(15 / 16)
+    assert one_off["eer"] == pytest.approx(0.25)  # 1 of 4 real rejected, 1 of 4 fakes passed
+    assert one_off["accuracy_real"] == 0.75 and one_off["accuracy_fake"] == 1.0
+    assert "auc" not in metrics([1, 1], [0.2, 0.9])  # one class: no AUC, not a made-up one
+
+
+def test_threshold_rule_and_labels_are_one_contract():
+    from contract import check_threshold, label_from_path, prediction_of
+
+    assert prediction_of(0.5000001) == "real" and prediction_of(0.5) == "fake"
+    assert prediction_of(0.3, threshold=0.2) == "real"
+    assert label_from_path("x/deepfake/a.mp4") == "fake" and label_from_path("x/df/a.jpg") == "fake"
+    assert label_from_path("fake/real/a.jpg") == "real"  # the nearest folder wins
+    assert label_from_path("x/other/a.jpg") is None
+    with pytest.raises(ValueError, match="received 1.5"):
+        check_threshold(1.5)
+
+
+def test_crop_folders_use_the_same_label_table(tmp_path):
+    from dataset import list_split
+
+    for folder in ("deepfake", "real"):
+        (tmp_path / folder).mkdir()
+        np.save(tmp_path / folder / "x.npy", np.zeros(1))  # not an image suffix: ignored
+        (tmp_path / folder / "a.jpg").write_bytes(b"")
+    files, labels = list_split(tmp_path)
+    assert [f.parent.name for f in files] == ["deepfake", "real"] and list(labels) == [0, 1]
