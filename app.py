@@ -4,8 +4,10 @@
     python app.py --host 0.0.0.0 --port 8080 --max-upload-mb 100 --workers 2
 
 API: POST /api/v1/analyze (multipart field `file`; optional `weights`, `frames`,
-`aggregate`, `threshold`), GET /api/v1/health, GET /api/v1/weights; OpenAPI docs at
-/docs. P(real): 0 = deepfake/Face2Face, 1 = real.
+`aggregate`, `threshold`, `inconclusive`, `explain`), GET /api/v1/health,
+GET /api/v1/weights; OpenAPI docs at /docs. P(real): 0 = deepfake/Face2Face, 1 = real.
+With explain=true every face also gets its Grad-CAM map (hot = looks forged) as PNG data;
+explanations run inside the same analysis slot, so they count against the same queue.
 
 The model and the face detector load once, at start-up. Analyses run off the event
 loop on --workers threads; at most --queue requests wait, and one more is answered
@@ -30,7 +32,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 import cli
-from contract import FACE_SIZE, P_REAL_MEANING, check_threshold, prediction_of
+from contract import FACE_SIZE, P_REAL_MEANING, check_band, check_threshold, prediction_of
 from media import MediaError
 
 logger = logging.getLogger("app")
@@ -75,6 +77,7 @@ class Analyzer:
 
         self.pipeline = pipeline
         self.classifiers = {}
+        self.explainers = {}  # Keras models for Grad-CAM, loaded on the first explain=true
         self.runtime = runtime
         self.default_weights = default_weights
         self.lock = threading.Lock()
@@ -95,15 +98,28 @@ class Analyzer:
                 self.classifiers[weights].predict(np.zeros((1, FACE_SIZE, FACE_SIZE, 3), np.uint8))
             return self.classifiers[weights]
 
+    def get_explainer(self, weights: str):
+        """The weights in Keras (gradients): ONNX Runtime, which scores, has none."""
+        with self.lock:
+            if weights not in self.explainers:
+                import classifiers
+
+                self.explainers[weights] = classifiers.load_classifier(weights=weights,
+                                                                       runtime="keras")
+            return self.explainers[weights]
+
     def describe(self, weights: str) -> dict:
         import zoo
 
         return {"name": weights, "trained_on": zoo.trained_on(weights),
+                "inconclusive_band": zoo.inconclusive_band(weights),
                 "note": "Scores are most reliable on forgeries like those the weights were "
                         "trained on; on other generators they are less reliable."}
 
     def analyze(self, path: str, kind: str, weights: str, frames: int, aggregate: str,
-                threshold: float) -> dict:
+                threshold: float, band: float | None = None, explain: bool = False) -> dict:
+        import zoo
+
         classifier = self.get_classifier(weights)
         finder = self.finders.get()
         try:
@@ -111,7 +127,17 @@ class Analyzer:
                                            else 1, keep_crops=True, keep_frames=640)
         finally:
             self.finders.put(finder)
-        return render(result, kind, weights, aggregate, threshold, self.describe(weights))
+        maps = None
+        if explain and result.faces:
+            import numpy as np
+
+            from explain import explain as explain_faces
+
+            maps = explain_faces(self.get_explainer(weights),
+                                 np.stack([f.crop for f in result.faces]))
+        band = zoo.inconclusive_band(weights) if band is None else band
+        return render(result, kind, weights, aggregate, threshold, self.describe(weights),
+                      band, maps)
 
 
 def _png64(image, fmt="JPEG") -> str:
@@ -122,18 +148,27 @@ def _png64(image, fmt="JPEG") -> str:
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def render(result, kind, weights, aggregate, threshold, model) -> dict:
-    """The JSON answer: the scripts' fields, plus pictures for the page."""
+def render(result, kind, weights, aggregate, threshold, model, band: float = 0.0,
+           maps=None) -> dict:
+    """The JSON answer: the scripts' fields, plus pictures for the page (and each face's
+    Grad-CAM map over its crop, as PNG data, when `maps` are given)."""
     import cv2
     import numpy as np
 
-    summary = result.summary(aggregate, threshold)
-    words = {"real": "Likely real", "fake": "Likely forged", "no_face": "No face found"}
+    summary = result.summary(aggregate, threshold, band)
+    words = {"real": "Likely real", "fake": "Likely forged", "inconclusive": "Inconclusive",
+             "no_face": "No face found"}
     faces = []
-    for face in result.faces:
+    for i, face in enumerate(result.faces):
         row = face.row()
         small = cv2.resize(face.crop, (96, 96), interpolation=cv2.INTER_AREA)
         row["crop"] = _png64(small)
+        row["prediction"] = prediction_of(face.p_real, threshold, band)
+        if maps is not None:
+            from explain import overlay
+
+            heat = cv2.resize(overlay(face.crop, maps[i]), (96, 96), interpolation=cv2.INTER_AREA)
+            row["heatmap"] = _png64(heat, "PNG")
         faces.append(row)
     # annotated frames: every frame of an image, up to 6 frames (spread) of a video
     with_faces = sorted({f.frame for f in result.faces}) or sorted(result.frames)[:1]
@@ -145,14 +180,15 @@ def render(result, kind, weights, aggregate, threshold, model) -> dict:
         image = image.copy()
         for face in (f for f in result.faces if f.frame == index):
             top, right, bottom, left = (round(v * scale) for v in face.box)
-            colour = (40, 180, 60) if prediction_of(face.p_real, threshold) == "real" \
-                else (220, 40, 40)
+            colour = {"real": (40, 180, 60), "fake": (220, 40, 40), "inconclusive": (230, 160, 0)}[
+                prediction_of(face.p_real, threshold, band)]
             cv2.rectangle(image, (left, top), (right, bottom), colour, 2)
             cv2.putText(image, f"{face.p_real:.2f}", (left, max(12, top - 4)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
         annotated.append({"frame": index, "image": _png64(image)})
     return {"kind": kind, "weights": weights, "model": model, "p_real": P_REAL_MEANING,
-            "threshold": threshold, "aggregate": aggregate, **summary,
+            "threshold": threshold, "inconclusive_band": band, "aggregate": aggregate,
+            "explained": maps is not None, **summary,
             "video": None, "verdict": words[summary["prediction"]], "faces": faces,
             "frames": annotated}
 
@@ -242,11 +278,17 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
     @app.post("/api/v1/analyze")
     async def analyze(file: UploadFile | None = File(None), weights: str | None = Form(None),
                       frames: int = Form(30), aggregate: str = Form("mean"),
-                      threshold: float = Form(0.5)):
+                      threshold: float = Form(0.5), inconclusive: float | None = Form(None),
+                      explain: bool = Form(False)):
         if file is None:
             raise HTTPException(422, "no file: send the image or video in the multipart "
                                      "field `file`")
         weights = check_form(analyzer, weights, frames, aggregate, threshold)
+        if inconclusive is not None:
+            try:
+                check_band(inconclusive)
+            except ValueError as e:
+                raise HTTPException(422, str(e)) from None
         fd, tmp = tempfile.mkstemp(prefix="mesonet-upload-", dir=app.state.temp_dir)
         try:
             kind = await save_upload(file, tmp, fd, max_upload_bytes)
@@ -256,7 +298,7 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
                 raise Busy()
             try:
                 answer = await run_in_threadpool(analyzer.analyze, tmp, kind, weights, frames,
-                                                 aggregate, threshold)
+                                                 aggregate, threshold, inconclusive, explain)
             finally:
                 analyzer.slots.release()
             answer["video"] = file.filename if kind == "video" else None

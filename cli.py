@@ -16,7 +16,7 @@ import os
 import sys
 
 from contract import (AGGREGATIONS, ARCHITECTURES, DEFAULT_THRESHOLD, DETECTORS, P_REAL_MEANING,
-                      RUNTIMES, check_threshold)
+                      RUNTIMES, check_band, check_threshold)
 from media import FRAME_SUBSAMPLE_COUNT as FRAMES_DEFAULT
 
 logger = logging.getLogger("cli")
@@ -62,9 +62,30 @@ def add_weights_options(p: argparse.ArgumentParser, model: bool = True) -> None:
                         "Keras (default: %(default)s)")
 
 
+def _band(text: str) -> float:
+    try:
+        return check_band(float(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def add_threshold_option(p: argparse.ArgumentParser) -> None:
+    """--threshold and --inconclusive."""
     p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
                    help="P(real) above it is called real (default: %(default)s)")
+    p.add_argument("--inconclusive", type=_band, metavar="HALF_WIDTH",
+                   help="call a score closer than this to the threshold `inconclusive` "
+                        "(default: the weights' own band from weights/calibration.json, "
+                        "where their validation faces were called right less than 75 %% "
+                        "of the time; 0 turns it off)")
+
+
+def band_of(args, classifier) -> float:
+    """--inconclusive, or the weights' own band."""
+    import zoo
+
+    return args.inconclusive if args.inconclusive is not None else \
+        zoo.inconclusive_band(classifier.weights)
 
 
 def add_video_options(p: argparse.ArgumentParser, aggregate: bool = True) -> None:

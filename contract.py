@@ -32,8 +32,15 @@ AGGREGATIONS = ("mean", "vote")  # mean P(real), the paper's; share above 0.5, t
 DETECTORS = ("hog", "cnn", "original")
 
 
-def prediction_of(p_real: float, threshold: float = DEFAULT_THRESHOLD) -> str:
-    """'real' when P(real) is above the threshold, else 'fake'."""
+PREDICTIONS = ("real", "fake", "inconclusive", "no_face", "error")
+
+
+def prediction_of(p_real: float, threshold: float = DEFAULT_THRESHOLD, band: float = 0.0) -> str:
+    """'real' when P(real) is above the threshold, else 'fake'; 'inconclusive' when it lies
+    closer to the threshold than `band` (the weights' own, zoo.inconclusive_band: where
+    their validation faces were called right less often than they should be)."""
+    if abs(p_real - threshold) < band:
+        return "inconclusive"
     return "real" if p_real > threshold else "fake"
 
 
@@ -44,6 +51,14 @@ def label_from_path(path: str | os.PathLike) -> str | None:
         if value is not None:
             return LABEL_NAMES[value]
     return None
+
+
+def check_band(band: float) -> float:
+    """An inconclusive band's half-width in [0, 0.5], or a ValueError saying what was received."""
+    if not 0.0 <= band <= 0.5:
+        raise ValueError(f"The inconclusive band is a half-width in [0, 0.5] around the "
+                         f"threshold; received {band}")
+    return band
 
 
 def check_threshold(threshold: float) -> float:

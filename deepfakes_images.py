@@ -3,11 +3,17 @@
     python deepfakes_images.py                      # test_images/, recursively
     python deepfakes_images.py faces/ one.jpg --output results.csv
     python deepfakes_images.py --weights meso4-f2f --threshold 0.5
+    python deepfakes_images.py faces/ --explain maps/   # where each face looks forged
 
 Images are prepared exactly as the original example: RGB, resized to 256x256 with
 nearest-neighbour (Keras `load_img`), scaled to [0, 1]. They should already be face
 crops (see extract_faces.py for videos and photos). An image inside a folder named
 df/, fake/ or real/ gets that label, and accuracy per class is reported.
+
+`prediction` is `real` or `fake` by --threshold, or `inconclusive` when P(real) lies
+within the weights' inconclusive band around it (--inconclusive; weights/README.md).
+With --explain DIR, each face also gets DIR/<name>.png: the crop, its Grad-CAM map
+(hot = looks forged) and P(real).
 """
 
 from __future__ import annotations
@@ -44,8 +50,10 @@ def iter_batches(paths, batch_size):
         yield good, (np.stack(crops) if crops else None), failed
 
 
-def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True):
-    """One row per image: path, p_real, prediction, label (from folders) or error."""
+def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True, band=0.0,
+                 explain_dir=None):
+    """One row per image: path, p_real, prediction, label (from folders) or error; with
+    explain_dir, a Grad-CAM PNG per face there."""
     from tqdm import tqdm
 
     rows = []
@@ -56,13 +64,30 @@ def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True)
             logger.error("%s: %s", path, reason)
             rows.append({"path": str(path), "label": label_from_path(path), "error": reason})
         if batch is not None:
-            for path, p in zip(good, classifier.predict(batch)[:, 0]):
+            scores = classifier.predict(batch)[:, 0]
+            for path, p in zip(good, scores):
                 rows.append({"path": str(path), "p_real": round(float(p), 6),
-                             "prediction": prediction_of(float(p), threshold),
+                             "prediction": prediction_of(float(p), threshold, band),
                              "label": label_from_path(path)})
+            if explain_dir is not None:
+                write_explanations(explain_dir, good, batch, scores, classifier, threshold)
         bar.update(len(good) + len(failed))
     bar.close()
     return rows
+
+
+def write_explanations(folder, paths, batch, scores, classifier, threshold) -> None:
+    """A PNG per face: crop, Grad-CAM map, P(real) (names made unique per folder)."""
+    import hashlib
+
+    from explain import explain, save_face_png
+
+    maps = explain(classifier, batch)
+    for path, crop, heat, p in zip(paths, batch, maps, scores):
+        tag = hashlib.sha1(str(Path(path).resolve()).encode("utf-8", "surrogateescape"))
+        name = f"{Path(path).stem}_{tag.hexdigest()[:6]}.png"
+        save_face_png(Path(folder) / name, crop, heat, float(p), threshold,
+                      title=f"{Path(path).name}: ")
 
 
 def summarize(rows, threshold) -> dict:
@@ -71,6 +96,7 @@ def summarize(rows, threshold) -> dict:
     if scored:
         out["mean_p_real"] = round(sum(r["p_real"] for r in scored) / len(scored), 6)
         out["n_predicted_fake"] = sum(r["prediction"] == "fake" for r in scored)
+        out["n_inconclusive"] = sum(r["prediction"] == "inconclusive" for r in scored)
     per_class = {}
     for label in ("fake", "real"):
         labelled = [r for r in scored if r.get("label") == label]
@@ -85,9 +111,10 @@ def summarize(rows, threshold) -> dict:
     return out
 
 
-def print_summary(summary, classifier, threshold, file=sys.stdout):
+def print_summary(summary, classifier, threshold, band=0.0, file=sys.stdout):
     print(f"Weights: {cli.describe_weights(classifier)}", file=file)
-    print(f"{P_REAL_MEANING}; predicted fake when P(real) <= {threshold}", file=file)
+    print(f"{P_REAL_MEANING}; predicted fake when P(real) <= {threshold}"
+          + (f", inconclusive within {band:.3f} of it" if band else ""), file=file)
     print(f"Scored {summary['n_scored']} of {summary['n_images']} images"
           f" ({summary['n_failed']} failed)", file=file)
     if summary["n_scored"]:
@@ -95,6 +122,9 @@ def print_summary(summary, classifier, threshold, file=sys.stdout):
         share = summary["n_predicted_fake"] / summary["n_scored"]
         print(f"Classified as forged: {summary['n_predicted_fake']} of {summary['n_scored']}"
               f" ({100 * share:.1f} %)", file=file)
+        if band:
+            print(f"Inconclusive: {summary['n_inconclusive']} of {summary['n_scored']}",
+                  file=file)
     for label, c in summary.get("accuracy_per_class", {}).items():
         print(f"Accuracy on {label}: {c['correct']}/{c['n']} ({100 * c['accuracy']:.1f} %)",
               file=file)
@@ -111,6 +141,9 @@ def build_parser():
                    help="images read and scored together (default: %(default)s)")
     cli.add_threshold_option(p)
     p.add_argument("--output", help="write per-image results to FILE.csv or FILE.json")
+    p.add_argument("--explain", metavar="DIR",
+                   help="write a PNG per face into DIR: the crop, where it looks forged "
+                        "(Grad-CAM) and P(real)")
     cli.add_common_options(p)
     return p
 
@@ -129,15 +162,17 @@ def main(argv=None) -> int:
         logger.error("%s: no such file or folder", p)
     paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
     classifier = cli.load_scorer(args.weights, args.model, args.runtime)
+    band = cli.band_of(args, classifier)
     rows = [{"path": p, "error": "no such file or folder"} for p in missing]
     rows += score_images(paths, classifier, args.batch_size, args.threshold,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, band=band, explain_dir=args.explain)
     for row in rows:
         row["weights"] = classifier.weights
     summary = summarize(rows, args.threshold)
     if args.output:
         meta = {"weights": classifier.weights, "model": classifier.model.name,
-                "threshold": args.threshold, "p_real": P_REAL_MEANING, "summary": summary}
+                "threshold": args.threshold, "inconclusive_band": band,
+                "p_real": P_REAL_MEANING, "summary": summary}
         write_results(args.output, rows, COLUMNS, meta)
         logger.info("Wrote %d rows to %s", len(rows), args.output)
     else:
@@ -145,7 +180,7 @@ def main(argv=None) -> int:
             if row.get("p_real") is not None:
                 print(f"{row['p_real']:.4f}  {row['prediction']:<4}  {row['path']}")
         print()
-    print_summary(summary, classifier, args.threshold)
+    print_summary(summary, classifier, args.threshold, band)
     if summary["n_failed"]:
         print("Failed:", file=sys.stderr)
         for row in rows:

@@ -93,20 +93,34 @@ class VideoResult:
             return aggregate(self.scores(), method)
         return min(aggregate(self.scores(t), method) for t in tracks)
 
-    def verdict(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD) -> str:
-        """'real', 'fake', 'no_face' or 'error'."""
+    def verdict(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD,
+                band: float = 0.0) -> str:
+        """'real', 'fake', 'inconclusive' (within `band` of the threshold), 'no_face' or
+        'error'."""
         if self.error:
             return "error"
         s = self.score(method)
         if s is None:
             return "no_face"
-        return prediction_of(s, threshold)
+        return prediction_of(s, threshold, band)
 
-    def summary(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD) -> dict:
+    def spread(self) -> tuple[float | None, float | None]:
+        """(standard deviation, interquartile range) of the face scores: how much the
+        frames agree; None without faces."""
+        p = np.asarray(self.scores(), np.float64)
+        if p.size == 0:
+            return None, None
+        q1, q3 = np.percentile(p, [25, 75])
+        return float(p.std()), float(q3 - q1)
+
+    def summary(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD,
+                band: float = 0.0) -> dict:
+        std, iqr = self.spread()
         return {"video": self.source, "n_frames_sampled": self.n_frames_sampled,
                 "n_faces": self.n_faces, "n_tracks": len(self.tracks()),
                 "mean_p_real": _round(self.score("mean")), "vote_real": _round(self.score("vote")),
-                "prediction": self.verdict(method, threshold), "error": self.error}
+                "p_real_std": _round(std), "p_real_iqr": _round(iqr),
+                "prediction": self.verdict(method, threshold, band), "error": self.error}
 
 
 def _round(x):

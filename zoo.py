@@ -111,6 +111,22 @@ def trained_on(name) -> str:
     return "unknown (a weights file given by path)"
 
 
+CALIBRATION = PROJECT_WEIGHTS_DIR / "calibration.json"
+
+
+def inconclusive_band(name) -> float:
+    """The half-width of the band around the threshold in which a weights name's scores
+    are called 'inconclusive', from weights/calibration.json (made by training/evaluate.py
+    --calibrate; how: weights/README.md); 0 for weights it does not list."""
+    import json
+
+    try:
+        table = json.loads(CALIBRATION.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0.0
+    return float(table.get(str(name), {}).get("band", 0.0))
+
+
 def _download(url: str, dest: Path, sha256: str) -> Path:
     """Fetch url to dest atomically, refusing a file whose SHA-256 differs."""
     logger.info("Downloading %s to %s", url, dest)

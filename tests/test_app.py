@@ -99,6 +99,30 @@ def test_image_with_a_face(server, fixtures):
     assert len(d["frames"]) == 1 and "Deepfake" in d["model"]["trained_on"]
 
 
+def test_explanations_come_as_png_maps_only_when_asked(server, fixtures):
+    import base64
+    import io
+
+    photo = (fixtures / "faces/obama.jpg").read_bytes()
+    status, plain, _ = post(server, "obama.jpg", photo)
+    assert status == 200 and plain["explained"] is False and "heatmap" not in plain["faces"][0]
+    status, d, _ = post(server, "obama.jpg", photo, {"explain": "true"})
+    assert status == 200 and d["explained"] is True, d
+    heat = d["faces"][0]["heatmap"]
+    assert heat.startswith("data:image/png;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(heat.split(",", 1)[1])))
+    assert image.format == "PNG" and image.size == (96, 96)
+    crop = Image.open(io.BytesIO(base64.b64decode(d["faces"][0]["crop"].split(",", 1)[1])))
+    assert list(image.convert("RGB").getdata()) != list(crop.convert("RGB").getdata())
+    assert d["mean_p_real"] == plain["mean_p_real"]  # explaining does not change the score
+    # the inconclusive band is the weights' own unless the request says otherwise
+    status, wide, _ = post(server, "obama.jpg", photo, {"inconclusive": "0.5"})
+    assert status == 200 and wide["inconclusive_band"] == 0.5
+    assert wide["prediction"] == "inconclusive" and wide["verdict"] == "Inconclusive"
+    status, bad, _ = post(server, "obama.jpg", photo, {"inconclusive": "0.7"})
+    assert status == 422 and "received 0.7" in bad["detail"]
+
+
 def test_video(server, fixtures):
     path = fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4"
     status, d, _ = post(server, "clip.mp4", path.read_bytes(),
@@ -193,6 +217,7 @@ def test_page_in_a_real_browser(server, fixtures, tmp_path):
         page.wait_for_selector("#weights option", state="attached")
         assert "trained on" in page.inner_text("#model")
         page.set_input_files("#file", str(fixtures / "faces/obama.jpg"))
+        page.check("#explain")
         page.click("#analyze")
         page.wait_for_function("document.querySelector('#verdict').textContent.length > 0",
                                timeout=120_000)
@@ -201,8 +226,11 @@ def test_page_in_a_real_browser(server, fixtures, tmp_path):
         shot = ROOT / "output" / "screenshots" / "page_photo.png"
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
-        crops = page.locator("#crops img").count()
+        crops = page.locator("#crops img:not(.heatmap)").count()
+        heatmaps = page.locator("#crops img.heatmap").count()
+        heat_width = page.locator("#crops img.heatmap").first.evaluate("i => i.naturalWidth")
         browser.close()
-    assert verdict in ("Likely real", "Likely forged")
+    assert verdict in ("Likely real", "Likely forged", "Inconclusive")
     assert "P(real)" in numbers and "threshold 0.5" in numbers and crops == 1
+    assert heatmaps == 1 and heat_width == 96  # the map shown beside its crop
     assert shot.stat().st_size > 10_000

@@ -48,9 +48,26 @@ def test_sample_images_score_and_report(tmp_path):
     rows = read_csv(out)
     assert list(rows[0])[:4] == ["path", "p_real", "prediction", "label"]
     assert {r["label"] for r in rows} == {"fake", "real"}
-    assert all(0 <= float(r["p_real"]) <= 1 and r["weights"] == "meso4-corpus" for r in rows)
+    from zoo import DEFAULT_WEIGHTS
+
+    assert all(0 <= float(r["p_real"]) <= 1 and r["weights"] == DEFAULT_WEIGHTS for r in rows)
     assert "0 = deepfake/Face2Face, 1 = real" in proc.stdout
     assert "Accuracy on fake" in proc.stdout and "Average P(real)" in proc.stdout
+
+
+def test_readme_shows_what_the_first_command_prints():
+    """The README's printed sample output is pinned: both scripts print exactly its lines
+    (with the shipped default weights; rerun them and paste when the default changes)."""
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("The first command prints, per image and per video:")[1]
+    shown = block.split("```")[1].strip("\n").splitlines()
+    images = run_script("deepfakes_images.py", "--no-progress")
+    videos = run_script("deepfakes_videos.py", "data/sample_video.mp4", "--no-progress")
+    assert images.returncode == 0 and videos.returncode == 0, images.stderr + videos.stderr
+    printed = [line for line in (images.stdout + videos.stdout).splitlines() if line.strip()]
+    assert printed == [line for line in shown if line.strip()]
 
 
 def test_unusual_formats_score_and_broken_files_are_reported(odd_images, tmp_path):

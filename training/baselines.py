@@ -14,9 +14,13 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from contract import FACE_SIZE
+
+SHAPE = (FACE_SIZE, FACE_SIZE, 3)
+
 
 def cnn3(name: str = "cnn3") -> keras.Model:
-    inputs = keras.Input(shape=(256, 256, 3), name="face")
+    inputs = keras.Input(shape=SHAPE, name="face")
     x = inputs
     for i, filters in enumerate((32, 64, 128), start=1):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{i}_conv")(x)
@@ -28,9 +32,9 @@ def cnn3(name: str = "cnn3") -> keras.Model:
 
 
 def _application(app, name: str, weights_file: str | None) -> keras.Model:
-    inputs = keras.Input(shape=(256, 256, 3), name="face")
+    inputs = keras.Input(shape=SHAPE, name="face")
     x = layers.Rescaling(2.0, offset=-1.0, name="to_signed_unit")(inputs)
-    backbone = app(include_top=False, weights=None, input_shape=(256, 256, 3), pooling="avg")
+    backbone = app(include_top=False, weights=None, input_shape=SHAPE, pooling="avg")
     if weights_file:
         backbone.load_weights(weights_file)
     x = layers.Dropout(0.3, name="dropout")(backbone(x))

@@ -261,6 +261,11 @@ def load_data(args, progress: bool):
                 len(set(train.groups.tolist())), train.counts, len(val.y))
     pool = None
     if args.synthesize_fakes:
+        if train.counts["without_landmarks"]:
+            logger.warning("%d real faces have no landmarks in %s (an older prepared folder?); "
+                           "they are not forged, only shown as real. Rerun "
+                           "training/prepare_corpus.py to add them", train.counts["without_landmarks"],
+                           data / "corpus.csv")
         reals, fakes, failed = forgery_pool(train, args.synthesize_fakes, args.forge_pool,
                                             args.seed, progress=progress)
         pool = (reals, fakes)

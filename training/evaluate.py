@@ -53,6 +53,29 @@ def metrics(labels, p_real, threshold: float = 0.5) -> dict:
     return out
 
 
+CALIBRATION_TARGET = 0.75  # accuracy the faces outside the band must reach
+
+
+def inconclusive_band(labels, p_real, threshold: float = 0.5,
+                      target: float = CALIBRATION_TARGET) -> dict:
+    """The narrowest band around the threshold outside which at least `target` of the
+    faces are called right: {'band', 'coverage' (share of faces outside it),
+    'accuracy_outside', 'accuracy_all'}. A detector that never reaches the target gets
+    the widest band (0.5: every face inconclusive)."""
+    y = np.asarray(labels, int)
+    p = np.asarray(p_real, float)
+    right = (p > threshold).astype(int) == y
+    distance = np.abs(p - threshold)
+    out = {"band": 0.5, "coverage": 0.0, "accuracy_outside": None, "target": target,
+           "accuracy_all": float(right.mean()) if len(y) else None, "n": int(len(y))}
+    for band in np.round(np.arange(0.0, 0.5, 0.005), 3):
+        outside = distance >= band
+        if outside.sum() >= max(10, 0.02 * len(y)) and right[outside].mean() >= target:
+            return {**out, "band": float(band), "coverage": float(outside.mean()),
+                    "accuracy_outside": float(right[outside].mean())}
+    return out
+
+
 def plot_roc(curves: dict, path, title: str) -> None:
     import matplotlib
 
@@ -75,9 +98,9 @@ def plot_roc(curves: dict, path, title: str) -> None:
     plt.close(fig)
 
 
-def crop_set(folder: Path, exclude=(), only=None):
+def crop_set(folder: Path, exclude=(), only=None, splits=("training", "validation")):
     """(files, labels, groups, families) of a crop folder: a split folder, or, with `only`
-    (source groups), every crop of those groups in a prepared folder's two splits."""
+    (source groups), every crop of those groups in a prepared folder's `splits`."""
     from corpus import expand_groups, manifest_of, read_manifest
     from dataset import list_split
 
@@ -88,7 +111,7 @@ def crop_set(folder: Path, exclude=(), only=None):
                 for r in read_manifest(manifest) if r["crop"]}
     if only:
         files, labels = [], []
-        for split in ("training", "validation"):
+        for split in splits:
             if (folder / split).is_dir():
                 f, y = list_split(folder / split)
                 files += f
@@ -128,7 +151,7 @@ def family_metrics(y, p, families, threshold: float) -> dict:
 
 
 def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, progress: bool,
-                   exclude=(), sources=None):
+                   exclude=(), sources=None, splits=("training", "validation")):
     """Frame-level metrics on crops: overall, per family, per group and, with `sources`
     (names of corpus.LEFT_OUT_SOURCES or groups), per left-out source."""
     from tqdm import tqdm
@@ -139,7 +162,7 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
         from corpus import LEFT_OUT_SOURCES, expand_groups
 
         wanted = sorted(set().union(*(expand_groups([s]) for s in sources)))
-        files, labels, groups, families = crop_set(folder, exclude, only=wanted)
+        files, labels, groups, families = crop_set(folder, exclude, only=wanted, splits=splits)
     else:
         files, labels, groups, families = crop_set(folder, exclude)
     p, keep, failed = [], [], []
@@ -228,10 +251,18 @@ def main(argv=None) -> int:
                    help="evaluate on every crop (both splits of DATA, a prepared folder) of "
                         "these left-out sources: names of corpus.LEFT_OUT_SOURCES, group "
                         "names, or cross-source (all of them); one AUC per source")
+    p.add_argument("--splits", nargs="+", default=["training", "validation"],
+                   choices=["training", "validation"],
+                   help="with --left-out: which splits' crops (validation alone compares "
+                        "fairly with weights trained on those sources' training split)")
     p.add_argument("--output", help="JSON report (default: print it)")
     p.add_argument("--roc", help="ROC curve PNG")
     p.add_argument("--table", action="store_true",
                    help="print a Markdown table comparing the weights (frame level)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="write each weights' inconclusive band (the narrowest band around "
+                        f"--threshold outside which {CALIBRATION_TARGET:.0%} of these faces "
+                        "are called right) into weights/calibration.json")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     cli.setup_logging()
@@ -258,7 +289,7 @@ def main(argv=None) -> int:
             else:
                 report, curve = evaluate_crops(folder, classifier, args.batch_size,
                                                args.threshold, not args.no_progress,
-                                               args.exclude_groups, sources)
+                                               args.exclude_groups, sources, args.splits)
         except (ValueError, OSError) as e:
             logger.error("%s", e)
             return 2
@@ -271,6 +302,8 @@ def main(argv=None) -> int:
         print(f"{weights}: {m['n']} faces, accuracy {m['accuracy']:.4f}, AUC "
               f"{m.get('auc', float('nan')):.4f}, EER {m.get('eer', float('nan')):.4f}",
               file=sys.stderr)
+    if args.calibrate:
+        calibrate(reports, curves, folder, args.threshold)
     result = reports[args.weights[0]] if len(reports) == 1 else reports
     text = json.dumps(result, indent=1, default=float) + "\n"
     if args.output:
@@ -301,6 +334,25 @@ def markdown_table(reports: dict) -> str:
                     f" | {fmt(m['accuracy_fake'])} | {fmt(m.get('auc'))} | {fmt(m.get('eer'))}"
                     f" | {fmt(m.get('average_precision_fake'))} |")
     return "\n".join(rows)
+
+
+def calibrate(reports: dict, curves: dict, folder: Path, threshold: float) -> None:
+    """Merge each weights' band (from its frame scores) into weights/calibration.json."""
+    import zoo
+
+    try:
+        table = json.loads(zoo.CALIBRATION.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        table = {}
+    for weights in reports:
+        key = f"{weights}: faces" if len(reports) > 1 else "faces"
+        y, p = curves.get(key) or curves[f"{weights}: frames" if len(reports) > 1 else "frames"]
+        band = inconclusive_band(y, p, threshold)
+        table[str(weights)] = {**band, "threshold": threshold, "data": str(folder)}
+        print(f"{weights}: inconclusive band +-{band['band']:.3f} around {threshold} "
+              f"({band['coverage']:.0%} of the faces outside it, called right "
+              f"{band['accuracy_outside'] or 0:.0%})", file=sys.stderr)
+    atomic_write_text(zoo.CALIBRATION, json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 
 def _fmt(x) -> str:
