@@ -217,7 +217,7 @@ def test_download_from_http_is_verified_and_cached(reference, tmp_path, monkeypa
 
 
 @pytest.mark.slow
-def test_the_same_code_runs_on_jax(reference):
+def test_the_same_code_runs_on_jax(reference, tmp_path):
     """classifiers.py unchanged on the JAX backend: reference values, fit, and batches
     already on the device scored there, in float32 and float16."""
     pytest.importorskip("jax")
@@ -251,11 +251,22 @@ try:
     raise AssertionError("a wrong shape on the device was accepted")
 except ValueError as e:
     assert "received shape (2, 128, 128, 3)" in str(e)
+# explanations on JAX: the same maps as on TensorFlow (compared by the caller)
+from explain import explain
+maps = np.concatenate([explain(clf, x), explain(clf, x, "activation")])
+np.save(sys.argv[1], maps)
 print(worst, loss)
 """
     env = {**__import__("os").environ, "KERAS_BACKEND": "jax"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         env=env, timeout=600)
+    maps_file = tmp_path / "jax_maps.npy"
+    out = subprocess.run([sys.executable, "-c", code, str(maps_file)], cwd=ROOT,
+                         capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     worst, loss = map(float, out.stdout.split()[-2:])
     assert worst < 1e-4 and np.isfinite(loss)
+    from explain import explain
+
+    x = _reference_batch(reference)
+    clf = classifiers.load_classifier(weights="meso4-df", runtime="keras")
+    on_tf = np.concatenate([explain(clf, x), explain(clf, x, "activation")])
+    np.testing.assert_allclose(np.load(maps_file), on_tf, atol=1e-4)
