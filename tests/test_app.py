@@ -92,7 +92,8 @@ def test_health_and_docs(server):
 def test_image_with_a_face(server, fixtures):
     status, d, _ = post(server, "obama.jpg", (fixtures / "faces/obama.jpg").read_bytes())
     assert status == 200, d
-    assert d["kind"] == "image" and d["n_faces"] == 1 and d["prediction"] in ("real", "fake")
+    assert d["kind"] == "image" and d["n_faces"] == 1
+    assert d["prediction"] in ("real", "fake", "inconclusive")
     assert 0 <= d["mean_p_real"] <= 1 and d["weights"] == "meso4-df"
     assert "0 = deepfake/Face2Face, 1 = real" in d["p_real"]
     assert d["faces"][0]["crop"].startswith("data:image/jpeg;base64,")

@@ -185,14 +185,15 @@ def test_deepfakes_videos_batch_goes_on_and_writes_everything(bad_media, fixture
     out, faces, plots = tmp_path / "v.csv", tmp_path / "f.json", tmp_path / "plots"
     proc = run_script("deepfakes_videos.py", bad_media, fixtures / "no_face/skimage_coffee.png",
                       "--weights", "meso4-df", "--frames", "8", "--output", out,
-                      "--frames-output", faces, "--timeline", plots)
+                      "--frames-output", faces, "--timeline", plots, "--inconclusive", "0")
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as f:
         rows = {r["video"].split("/")[-1]: r for r in csv.DictReader(f)}
-    assert list(next(iter(rows.values())))[:7] == [
+    assert list(next(iter(rows.values())))[:9] == [
         "video", "n_frames_sampled", "n_faces", "n_tracks", "mean_p_real", "vote_real",
-        "prediction"]
+        "p_real_std", "p_real_iqr", "prediction"]
     assert rows["good.mp4"]["prediction"] == "real" and rows["good.mp4"]["n_faces"] == "8"
+    assert 0 <= float(rows["good.mp4"]["p_real_std"]) <= 0.5  # the faces' scores agree or not
     assert rows["skimage_coffee.png"]["prediction"] == "no_face"
     assert rows["skimage_coffee.png"]["mean_p_real"] == ""
     for name in ("truncated.mp4", "empty.mp4", "notes.mp4", "audio_only.mp4"):

@@ -107,3 +107,37 @@ def test_crop_folders_use_the_same_label_table(tmp_path):
         (tmp_path / folder / "a.jpg").write_bytes(b"")
     files, labels = list_split(tmp_path)
     assert [f.parent.name for f in files] == ["deepfake", "real"] and list(labels) == [0, 1]
+
+
+def test_inconclusive_band_and_the_spread_of_a_video():
+    from contract import check_band, prediction_of
+    from pipeline import Face, VideoResult
+
+    assert prediction_of(0.534, 0.5, band=0.05) == "inconclusive"
+    assert prediction_of(0.459, 0.5, band=0.05) == "inconclusive"
+    assert prediction_of(0.56, 0.5, band=0.05) == "real" and prediction_of(0.44, 0.5, 0.05) == "fake"
+    with pytest.raises(ValueError, match="received 0.6"):
+        check_band(0.6)
+    video = VideoResult("v.mp4", faces=[Face(i, i / 25, (0, 10, 10, 0), (5, 5), 10, 0.0,
+                                             p_real=p) for i, p in enumerate([0.2, 0.4, 0.6, 0.8])])
+    std, iqr = video.spread()
+    assert std == pytest.approx(np.std([0.2, 0.4, 0.6, 0.8])) and iqr == pytest.approx(0.3)
+    assert video.verdict("mean", 0.5) == "fake"  # mean 0.5 is not above 0.5
+    assert video.verdict("mean", 0.5, band=0.1) == "inconclusive"
+    summary = video.summary("mean", 0.5, band=0.1)
+    assert summary["prediction"] == "inconclusive" and summary["p_real_iqr"] == pytest.approx(0.3)
+    assert VideoResult("empty.mp4").spread() == (None, None)
+
+
+def test_inconclusive_band_from_hand_made_validation_scores():
+    from evaluate import inconclusive_band
+
+    rng = np.random.default_rng(0)
+    y = np.array([1] * 200 + [0] * 200)
+    # confident and right far from 0.5, a coin flip near it
+    p = np.concatenate([rng.uniform(0.8, 1.0, 100), rng.uniform(0.4, 0.6, 100),
+                        rng.uniform(0.0, 0.2, 100), rng.uniform(0.4, 0.6, 100)])
+    band = inconclusive_band(y, p, 0.5, target=0.95)
+    assert 0.05 < band["band"] <= 0.3 and band["accuracy_outside"] >= 0.95
+    assert band["coverage"] == pytest.approx(((np.abs(p - 0.5) >= band["band"])).mean())
+    assert inconclusive_band(y, np.full(400, 0.5), 0.5)["band"] == 0.5  # never sure: all of it
