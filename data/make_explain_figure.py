@@ -1,7 +1,6 @@
 """The README's picture of where MesoNet looks: a real and a forged face with their maps.
 
-    python data/make_explain_figure.py REAL FORGED --weights meso4-sbi-collected \
-        --output data/explain_example.png
+    python data/make_explain_figure.py REAL FORGED --output data/explain_example.png
 
 REAL and FORGED are images or videos; the first face found in each (its middle sampled
 frame for a video) is scored and explained with Grad-CAM (hot = looks forged), and the
