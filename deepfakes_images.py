@@ -101,13 +101,15 @@ def summarize(rows, threshold) -> dict:
     for label in ("fake", "real"):
         labelled = [r for r in scored if r.get("label") == label]
         if labelled:
-            correct = sum(r["prediction"] == label for r in labelled)
-            per_class[label] = {"n": len(labelled), "correct": correct,
-                                "accuracy": round(correct / len(labelled), 6)}
+            decided = [r for r in labelled if r["prediction"] != "inconclusive"]
+            correct = sum(r["prediction"] == label for r in decided)
+            per_class[label] = {"n": len(labelled), "decided": len(decided), "correct": correct,
+                                "accuracy": round(correct / len(decided), 6) if decided else None}
     if per_class:
         out["accuracy_per_class"] = per_class
-        n = sum(c["n"] for c in per_class.values())
-        out["accuracy"] = round(sum(c["correct"] for c in per_class.values()) / n, 6)
+        decided = sum(c["decided"] for c in per_class.values())
+        out["accuracy"] = (round(sum(c["correct"] for c in per_class.values()) / decided, 6)
+                           if decided else None)
     return out
 
 
@@ -126,10 +128,15 @@ def print_summary(summary, classifier, threshold, band=0.0, file=sys.stdout):
             print(f"Inconclusive: {summary['n_inconclusive']} of {summary['n_scored']}",
                   file=file)
     for label, c in summary.get("accuracy_per_class", {}).items():
-        print(f"Accuracy on {label}: {c['correct']}/{c['n']} ({100 * c['accuracy']:.1f} %)",
-              file=file)
-    if "accuracy" in summary:
-        print(f"Accuracy overall: {100 * summary['accuracy']:.1f} %", file=file)
+        undecided = c["n"] - c["decided"]
+        told = f", {undecided} inconclusive" if undecided else ""
+        if c["decided"]:
+            print(f"Accuracy on {label}: {c['correct']}/{c['decided']} "
+                  f"({100 * c['accuracy']:.1f} %{told})", file=file)
+        else:
+            print(f"Accuracy on {label}: none decided ({undecided} inconclusive)", file=file)
+    if summary.get("accuracy") is not None:
+        print(f"Accuracy overall (decided faces): {100 * summary['accuracy']:.1f} %", file=file)
 
 
 def build_parser():

@@ -126,7 +126,7 @@ def test_wrong_weights_are_refused_with_a_clear_error(reference, tmp_path):
         MesoInception4().load("meso4-df")
     saved = Meso4().save(tmp_path / "mine")
     assert saved.name == "mine.weights.h5"
-    with pytest.raises(ValueError, match="holds meso4 weights, not mesoinception4"):
+    with pytest.raises(ValueError, match="are for meso4, not mesoinception4"):
         MesoInception4().load(saved)
     corrupt = tmp_path / "corrupt.h5"
     corrupt.write_bytes(b"not hdf5 at all")

@@ -56,7 +56,7 @@ def test_training_lowers_the_loss_writes_its_files_and_resumes(tiny_dataset, tmp
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     settings = json.loads((tmp_path / "w" / "tiny.settings.json").read_text())
     assert settings["batch_size"] == 16 and settings["loss"] == "mse"
-    assert settings["labels"] == {"df": 0, "real": 1} and settings["skipped_unreadable"] == 1
+    assert settings["labels"] == {"df": 0, "real": 1} and settings["left_out"]["training"]["unreadable"] == 1
     assert (tmp_path / "w" / "tiny.curves.png").stat().st_size > 5000
     assert out.exists()
     # an interrupted run picks up after its last finished epoch
@@ -117,8 +117,9 @@ def test_augmentation_keeps_shapes_and_ranges_and_draws_per_face(tiny_dataset):
 def test_a_bfloat16_training_step_matches_float32_on_the_same_batch(tiny_dataset):
     """Mixed bfloat16 (float32 weights, bfloat16 compute) against float32: the same loss
     on the same batch and weights within 2 % (bfloat16 keeps 8 bits of mantissa: each
-    product is within 0.4 %, and the errors of 28,000 weights mostly cancel), and a step
-    that changes the weights as float32's does."""
+    product is within 0.4 %, and the errors of 28,000 weights mostly cancel), before and
+    after one training step. The step runs with dropout off: its random masks are drawn
+    in the compute type, so they differ between the two."""
     import keras
 
     import classifiers
@@ -129,26 +130,29 @@ def test_a_bfloat16_training_step_matches_float32_on_the_same_batch(tiny_dataset
     x, y = split.x[:32], split.y[:32]
     keras.utils.set_random_seed(3)
     weights = classifiers.build("meso4").get_weights()  # the same start for both
-    losses, updates = {}, {}
+    before, after = {}, {}
     try:
         for policy in ("float32", "mixed_bfloat16"):
             keras.mixed_precision.set_dtype_policy(policy)
-            keras.utils.set_random_seed(4)  # the same dropout draws in both
             base = classifiers.build("meso4")
             base.set_weights(weights)
+            for layer in base.layers:
+                if layer.__class__.__name__ == "Dropout":
+                    layer.rate = 0.0
             model = training_model(base)
-            model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mean_squared_error")
+            model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mean_squared_error")
             conv = base.get_layer("block1_conv")
             assert (conv.compute_dtype, conv.variable_dtype) == (
                 "float32" if policy == "float32" else "bfloat16", "float32")
-            losses[policy] = float(model.evaluate(x, y, verbose=0))
+            before[policy] = float(model.evaluate(x, y, verbose=0))
             model.train_on_batch(x, y)
-            updates[policy] = base.get_layer("dense1").get_weights()[0] - weights[-4]
+            after[policy] = float(model.evaluate(x, y, verbose=0))
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
-    assert abs(losses["mixed_bfloat16"] - losses["float32"]) < 0.02 * losses["float32"]
-    a, b = updates["float32"].ravel(), updates["mixed_bfloat16"].ravel()
-    assert np.corrcoef(a, b)[0, 1] > 0.9  # the step goes the same way
+    for loss in (before, after):
+        assert abs(loss["mixed_bfloat16"] - loss["float32"]) < 0.02 * loss["float32"]
+    for policy in before:  # the step changed the model, the same way in both
+        assert after[policy] < before[policy]
 
 
 def test_batches_weight_groups_and_mix_made_and_collected_fakes():
@@ -158,7 +162,7 @@ def test_batches_weight_groups_and_mix_made_and_collected_fakes():
     n = 400
     x = rng.integers(0, 256, (n, 256, 256, 3), dtype=np.uint8)
     y = (np.arange(n) % 4 != 0).astype(np.float32)  # 100 collected fakes, 300 real
-    groups = np.array(["big"] * 300 + ["small"] * 100)  # 'big' has 9x the faces of 'small'
+    groups = np.array(["big"] * 360 + ["small"] * 40)  # 'big' has 9x the faces of 'small'
     split = Split(x, y, [], groups, np.array(["real"] * n), np.full((n, 68, 2), np.nan))
     w = group_weights(groups)
     assert abs(w[groups == "big"].sum() / w[groups == "small"].sum() - 3.0) < 1e-6  # sqrt(9)
