@@ -88,6 +88,7 @@ def test_reduced_precision_stays_close_to_the_reference(reference, precision, to
         Meso4(precision="int4")
 
 
+@pytest.mark.slow
 def test_deepfakes_images_reproduces_all_16_reference_values(reference, tmp_path):
     expected = json.loads((reference / "reference_predictions.json").read_text())["predictions"]
     for name, key in ORIGINAL_FILES.items():

@@ -55,6 +55,7 @@ def blend_detector(face):
     return clf
 
 
+@pytest.mark.slow
 def test_the_map_lights_up_the_forged_region(face, blend_detector):
     from explain import explain
     from synthesize import synthesize
@@ -102,6 +103,7 @@ def test_maps_have_the_crop_shape_differ_between_faces_and_fall_back_from_onnx(f
         explain(keras_clf, x, "saliency")
 
 
+@pytest.mark.slow
 def test_scripts_write_maps_only_when_asked(tmp_path, fixtures):
     from conftest import run_script
 

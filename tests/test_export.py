@@ -46,6 +46,7 @@ def test_auto_runtime_is_onnx_on_a_cpu_and_keras_elsewhere():
         classifiers.resolve_runtime("tensorrt")
 
 
+@pytest.mark.slow
 def test_export_script_writes_a_model_onnx_runtime_reads(reference, tmp_path):
     import onnxruntime as ort
 
