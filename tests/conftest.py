@@ -67,6 +67,20 @@ def finder():
     return FaceFinder()
 
 
+@pytest.fixture(scope="session")
+def face(fixtures, finder):
+    """A real photo's aligned crop (uint8 256 x 256 x 3) and its 68 landmarks in the
+    crop's pixels ((68, 2) x y), as training/prepare_corpus.py stores them."""
+    import faces
+    import media
+
+    image = media.read_image(fixtures / "faces" / "obama.jpg")
+    finder.reset()
+    _, marks, (center, side, rotation) = finder.track(image)
+    return (faces.aligned_face(image, center, side, rotation),
+            faces.landmarks_in_crop(marks, center, side, rotation))
+
+
 SHARED_FIXTURES = {"reference", "fixtures", "meso4_df"}
 
 

@@ -12,16 +12,6 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT / "training"))
 
 
-@pytest.fixture(scope="module")
-def face(fixtures, finder):
-    import faces
-    import media
-
-    image = media.read_image(fixtures / "faces" / "obama.jpg")
-    finder.reset()
-    _, marks, (center, side, rotation) = finder.track(image)
-    return (faces.aligned_face(image, center, side, rotation),
-            faces.landmarks_in_crop(marks, center, side, rotation))
 
 
 @pytest.fixture(scope="module")

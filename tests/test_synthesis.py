@@ -7,8 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-import faces
-import media
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "training"))
@@ -16,14 +14,6 @@ sys.path.insert(0, str(ROOT / "training"))
 from synthesize import HULLS, MaskError, hull_mask, post_process, sample_grid, synthesize  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def face(fixtures, finder):
-    """A real photo's aligned crop and its 68 landmarks in the crop's pixels."""
-    image = media.read_image(fixtures / "faces" / "obama.jpg")
-    finder.reset()
-    _, marks, (center, side, rotation) = finder.track(image)
-    crop = faces.aligned_face(image, center, side, rotation)
-    return crop, faces.landmarks_in_crop(marks, center, side, rotation)
 
 
 def test_landmarks_land_on_the_face_in_the_crop(face):
