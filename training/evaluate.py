@@ -345,8 +345,8 @@ def calibrate(reports: dict, curves: dict, folder: Path, threshold: float) -> No
     except (OSError, ValueError):
         table = {}
     for weights in reports:
-        key = f"{weights}: faces" if len(reports) > 1 else "faces"
-        y, p = curves.get(key) or curves[f"{weights}: frames" if len(reports) > 1 else "frames"]
+        prefix = f"{weights}: " if len(reports) > 1 else ""
+        y, p = curves.get(prefix + "faces") or curves[prefix + "frames"]  # crops or videos
         band = inconclusive_band(y, p, threshold)
         table[str(weights)] = {**band, "threshold": threshold, "data": str(folder)}
         print(f"{weights}: inconclusive band +-{band['band']:.3f} around {threshold} "
