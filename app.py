@@ -77,7 +77,6 @@ class Analyzer:
 
         self.pipeline = pipeline
         self.classifiers = {}
-        self.explainers = {}  # Keras models for Grad-CAM, loaded on the first explain=true
         self.runtime = runtime
         self.default_weights = default_weights
         self.lock = threading.Lock()
@@ -97,16 +96,6 @@ class Analyzer:
 
                 self.classifiers[weights].predict(np.zeros((1, FACE_SIZE, FACE_SIZE, 3), np.uint8))
             return self.classifiers[weights]
-
-    def get_explainer(self, weights: str):
-        """The weights in Keras (gradients): ONNX Runtime, which scores, has none."""
-        with self.lock:
-            if weights not in self.explainers:
-                import classifiers
-
-                self.explainers[weights] = classifiers.load_classifier(weights=weights,
-                                                                       runtime="keras")
-            return self.explainers[weights]
 
     def describe(self, weights: str) -> dict:
         import zoo
@@ -133,8 +122,8 @@ class Analyzer:
 
             from explain import explain as explain_faces
 
-            maps = explain_faces(self.get_explainer(weights),
-                                 np.stack([f.crop for f in result.faces]))
+            # an ONNX Runtime scorer is explained by its weights in Keras, loaded once
+            maps = explain_faces(classifier, np.stack([f.crop for f in result.faces]))
         band = zoo.inconclusive_band(weights) if band is None else band
         return render(result, kind, weights, aggregate, threshold, self.describe(weights),
                       band, maps)

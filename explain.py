@@ -24,9 +24,20 @@ the same weights (classifiers.load_classifier), so the map explains the same net
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 METHODS = ("gradcam", "activation")
+
+
+@functools.lru_cache(maxsize=8)
+def _load_keras(architecture: str | None, weights: str):
+    """The Keras model of a weights name, loaded once per process (scripts explain batch
+    after batch, the service request after request)."""
+    import classifiers
+
+    return classifiers.load_classifier(architecture, weights, runtime="keras").model
 
 
 def _keras_model(classifier):
@@ -38,10 +49,7 @@ def _keras_model(classifier):
     if getattr(classifier, "weights", None) is None:
         raise ValueError("This classifier has no Keras model and no weights name to load one "
                          "from: explanations need gradients, which ONNX Runtime does not give")
-    import classifiers
-
-    return classifiers.load_classifier(model.name if model is not None else None,
-                                       classifier.weights, runtime="keras").model
+    return _load_keras(model.name if model is not None else None, str(classifier.weights))
 
 
 def _last_conv_and_head(model):
