@@ -5,7 +5,9 @@
 
 API: POST /api/v1/analyze (multipart field `file`; optional `weights`, `frames`,
 `aggregate`, `threshold`, `inconclusive`, `explain`), GET /api/v1/health,
-GET /api/v1/weights; OpenAPI docs at /docs. P(real): 0 = deepfake/Face2Face, 1 = real.
+GET /api/v1/weights; OpenAPI docs at /docs, served from this service (no CDN: they work
+offline). P(real): 0 = deepfake/Face2Face, 1 = real; every numeric field is a number,
+and the legend is in `p_real_meaning`.
 With explain=true every face also gets its Grad-CAM map (hot = looks forged) as PNG data;
 explanations run inside the same analysis slot, so they count against the same queue.
 
@@ -28,7 +30,10 @@ import threading
 from pathlib import Path
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 import cli
@@ -66,6 +71,82 @@ class Busy(Exception):
     pass
 
 
+# ------------------------------------------------------------------------------------
+# The JSON answers, as OpenAPI models (shown at /docs)
+
+
+class WeightsInfo(BaseModel):
+    name: str = Field(description="weights name, as `weights` takes it")
+    trained_on: str
+    inconclusive_band: float = Field(description="half-width of the inconclusive band")
+    note: str
+    here: bool = Field(description="whether the file is on this machine now; if not, it is "
+                                   "downloaded on first use (which fails offline)")
+    where: str = Field(description="the file, or where it would be downloaded from")
+
+
+class WeightsList(BaseModel):
+    default: str
+    weights: list[WeightsInfo]
+
+
+class Health(BaseModel):
+    status: str
+    weights_loaded: list[str]
+    default_weights: str
+    workers: int
+
+
+class FaceResult(BaseModel):
+    frame: int
+    time_s: float
+    top: int
+    right: int
+    bottom: int
+    left: int
+    center_y: float
+    center_x: float
+    side: int
+    rotation_deg: float
+    track: int
+    p_real: float = Field(description="the network's P(real) for this face")
+    prediction: str = Field(description="real, fake or inconclusive")
+    crop: str = Field(description="the aligned crop, 96 px, as JPEG data URL")
+    heatmap: str | None = Field(None, description="Grad-CAM over the crop (explain=true)")
+
+
+class FrameShown(BaseModel):
+    frame: int
+    image: str = Field(description="the frame with its faces boxed, JPEG data URL")
+
+
+class Analysis(BaseModel):
+    kind: str = Field(description="image or video")
+    filename: str | None
+    video: str | None = Field(description="the file name, for a video")
+    weights: str
+    model: WeightsInfo
+    p_real: float | None = Field(description="the file's P(real): the mean over its faces "
+                                             "(the paper's score); null when no face")
+    p_real_meaning: str = Field(description="the legend: 0 = deepfake/Face2Face, 1 = real")
+    mean_p_real: float | None
+    vote_real: float | None = Field(description="share of faces with P(real) > 0.5")
+    p_real_std: float | None
+    p_real_iqr: float | None
+    threshold: float
+    inconclusive_band: float
+    aggregate: str = Field(description="which score decided `prediction`: mean or vote")
+    prediction: str = Field(description="real, fake, inconclusive or no_face")
+    verdict: str = Field(description="the prediction in words")
+    n_frames_sampled: int
+    n_faces: int
+    n_tracks: int
+    error: str | None
+    explained: bool
+    faces: list[FaceResult]
+    frames: list[FrameShown]
+
+
 class Analyzer:
     """Classifiers (one per weights, loaded once) and a pool of face finders."""
 
@@ -100,7 +181,9 @@ class Analyzer:
     def describe(self, weights: str) -> dict:
         import zoo
 
-        return {"name": weights, "trained_on": zoo.trained_on(weights),
+        here, where = zoo.where(weights)
+        return {"name": weights, "trained_on": zoo.trained_on(weights), "here": here,
+                "where": where,
                 "inconclusive_band": zoo.inconclusive_band(weights),
                 "note": "Scores are most reliable on forgeries like those the weights were "
                         "trained on; on other generators they are less reliable."}
@@ -112,8 +195,9 @@ class Analyzer:
         classifier = self.get_classifier(weights)
         finder = self.finders.get()
         try:
-            result = self.pipeline.analyze(path, classifier, finder, frames if kind == "video"
-                                           else 1, keep_crops=True, keep_frames=640)
+            # a still image is one frame; an animation is sampled as a video
+            result = self.pipeline.analyze(path, classifier, finder, frames, keep_crops=True,
+                                           keep_frames=640)
         finally:
             self.finders.put(finder)
         maps = None
@@ -175,11 +259,11 @@ def render(result, kind, weights, aggregate, threshold, model, band: float = 0.0
             cv2.putText(image, f"{face.p_real:.2f}", (left, max(12, top - 4)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
         annotated.append({"frame": index, "image": _png64(image)})
-    return {"kind": kind, "weights": weights, "model": model, "p_real": P_REAL_MEANING,
+    return {**summary, "kind": summary["kind"] or kind, "weights": weights, "model": model,
+            "p_real": summary["mean_p_real"], "p_real_meaning": P_REAL_MEANING,
             "threshold": threshold, "inconclusive_band": band, "aggregate": aggregate,
-            "explained": maps is not None, **summary,
-            "video": None, "verdict": words[summary["prediction"]], "faces": faces,
-            "frames": annotated}
+            "explained": maps is not None, "video": None,
+            "verdict": words[summary["prediction"]], "faces": faces, "frames": annotated}
 
 
 def check_form(analyzer: Analyzer, weights: str | None, frames: int, aggregate: str,
@@ -222,25 +306,54 @@ async def save_upload(file: UploadFile, path: str, fd: int, max_bytes: int) -> s
 
 
 def check_pixels(path, limit: int) -> None:
-    from PIL import Image
+    """A 413 for an image over the service's limit, by its declared size (nothing decoded);
+    a 422 with the reason for one that cannot be opened."""
+    from media import open_image
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             w, h = img.size
-    except Exception:
-        raise HTTPException(422, "cannot read the upload: not a decodable image") from None
+    except MediaError as e:
+        status = 413 if e.reason.startswith(("too large", "image is")) else 422
+        raise HTTPException(status, f"cannot read the upload: {e.reason}") from None
     if w * h > limit:
         raise HTTPException(413, f"image is {w}x{h} ({w * h / 1e6:.0f} megapixels), over "
                                  f"the limit of {limit / 1e6:.0f} megapixels")
 
 
+#: the page's icon: a magnifier over a face, as SVG (browsers accept it as /favicon.ico)
+FAVICON = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+           b'<circle cx="13" cy="13" r="9" fill="#fff" stroke="#1f4e79" stroke-width="3"/>'
+           b'<circle cx="10" cy="11" r="1.4" fill="#1f4e79"/><circle cx="16" cy="11" r="1.4" '
+           b'fill="#1f4e79"/><path d="M9 16 q4 3 8 0" stroke="#1f4e79" stroke-width="1.6" '
+           b'fill="none"/><path d="M20 20 l8 8" stroke="#1f4e79" stroke-width="4" '
+           b'stroke-linecap="round"/></svg>')
+
+
 def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
                temp_dir: str | None = None) -> FastAPI:
     """The service. Uploads go to temporary files in `temp_dir` (default: the system's)."""
-    app = FastAPI(title="MesoNet", version="1.0",
+    import swagger_ui_bundle
+
+    app = FastAPI(title="MesoNet", version="1.0", docs_url=None, redoc_url=None,
                   description="Is this face forged? MesoNet (Afchar et al., WIFS 2018). "
                               + P_REAL_MEANING)
     app.state.temp_dir = temp_dir or tempfile.gettempdir()
+    # the docs' script and styles come from the installed swagger-ui-bundle, not a CDN
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path),
+              name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="MesoNet API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/favicon.ico")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return Response(FAVICON, media_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=86400"})
 
     @app.middleware("http")
     async def limit_upload_size(request: Request, call_next):
@@ -254,17 +367,22 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
     async def page():
         return FileResponse(WEB / "index.html", media_type="text/html")
 
-    @app.get("/api/v1/health")
+    @app.get("/api/v1/health", response_model=Health)
     async def health():
         return {"status": "ok", "weights_loaded": sorted(analyzer.classifiers),
                 "default_weights": analyzer.default_weights, "workers": analyzer.workers}
 
-    @app.get("/api/v1/weights")
+    @app.get("/api/v1/weights", response_model=WeightsList)
     async def weights():
         return {"default": analyzer.default_weights,
                 "weights": [analyzer.describe(w) for w in analyzer.available]}
 
-    @app.post("/api/v1/analyze")
+    @app.post("/api/v1/analyze", response_model=Analysis,
+              responses={413: {"description": "upload or image too large"},
+                         415: {"description": "not an image or video"},
+                         422: {"description": "bad form field, or the file cannot be read "
+                                              "(the reason is in `detail`)"},
+                         503: {"description": "busy, or the weights are not available here"}})
     async def analyze(file: UploadFile | None = File(None), weights: str | None = Form(None),
                       frames: int = Form(30), aggregate: str = Form("mean"),
                       threshold: float = Form(0.5), inconclusive: float | None = Form(None),
@@ -314,7 +432,8 @@ def main(argv=None) -> int:
     p.add_argument("--detector", choices=cli.DETECTORS, default="hog",
                    help="face detector (default: %(default)s; see deepfakes_videos.py --help)")
     p.add_argument("--workers", type=int, default=2,
-                   help="analyses run at once (default: %(default)s)")
+                   help="analyses run at once, each with its own face detector "
+                        "(default: %(default)s)")
     p.add_argument("--queue", type=int, default=8,
                    help="analyses that may wait; one more gets 503 (default: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=50.0,

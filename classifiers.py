@@ -29,8 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-import keras
-from keras import layers
+from quiet import filtered_stderr
+
+with filtered_stderr():  # TensorFlow's INFO lines at load, not its warnings
+    import keras
+    from keras import layers
 
 import zoo
 from contract import RUNTIMES

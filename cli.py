@@ -150,6 +150,26 @@ def load_scorer(weights, model: str | None = None, runtime: str = "auto"):
     return clf
 
 
+def analyze_safely(source, classifier, finder, frames, all_faces: bool = False,
+                   keep_crops: bool = False):
+    """For batch scripts: pipeline.analyze_or_error, and any other failure (a bug, a
+    library's surprise) also an error result with its reason, so the batch goes on. The
+    time it took is logged at debug level."""
+    import time
+
+    from outputs import printable
+    from pipeline import VideoResult, analyze_or_error
+
+    start = time.perf_counter()
+    try:
+        return analyze_or_error(source, classifier, finder, frames, all_faces, keep_crops)
+    except Exception as e:
+        logger.exception("%s: unexpected error", printable(source))
+        return VideoResult(str(source), error=f"unexpected error: {type(e).__name__}: {e}")
+    finally:
+        logger.debug("%s: done in %.3f s", printable(source), time.perf_counter() - start)
+
+
 def describe_weights(classifier) -> str:
     import zoo
 

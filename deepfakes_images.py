@@ -27,7 +27,7 @@ from contract import P_REAL_MEANING, label_from_path, prediction_of
 
 logger = logging.getLogger("deepfakes_images")
 
-COLUMNS = ["path", "p_real", "prediction", "label", "weights", "error"]
+COLUMNS = ["path", "path_bytes", "p_real", "prediction", "label", "weights", "error"]
 
 
 def iter_batches(paths, batch_size):
@@ -35,6 +35,7 @@ def iter_batches(paths, batch_size):
     import numpy as np
 
     from media import MediaError, load_face_crop
+    from outputs import printable
 
     good, crops, failed = [], [], []
     for path in paths:
@@ -43,6 +44,9 @@ def iter_batches(paths, batch_size):
             good.append(path)
         except MediaError as e:
             failed.append((path, e.reason))
+        except Exception as e:  # never let one file end the batch
+            logger.exception("%s: unexpected error", printable(path))
+            failed.append((path, f"unexpected error: {type(e).__name__}: {e}"))
         if len(crops) == batch_size:
             yield good, np.stack(crops), failed
             good, crops, failed = [], [], []
@@ -56,17 +60,20 @@ def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True,
     explain_dir, a Grad-CAM PNG per face there."""
     from tqdm import tqdm
 
+    from outputs import name_fields, printable
+
     rows = []
     bar = tqdm(total=len(paths), unit="img", disable=not progress or len(paths) < 2,
                file=sys.stderr)
     for good, batch, failed in iter_batches(paths, batch_size):
         for path, reason in failed:
-            logger.error("%s: %s", path, reason)
-            rows.append({"path": str(path), "label": label_from_path(path), "error": reason})
+            logger.error("%s: %s", printable(path), reason)
+            rows.append({**name_fields(path, "path"), "label": label_from_path(path),
+                         "error": reason})
         if batch is not None:
             scores = classifier.predict(batch)[:, 0]
             for path, p in zip(good, scores):
-                rows.append({"path": str(path), "p_real": round(float(p), 6),
+                rows.append({**name_fields(path, "path"), "p_real": round(float(p), 6),
                              "prediction": prediction_of(float(p), threshold, band),
                              "label": label_from_path(path)})
             if explain_dir is not None:
@@ -79,15 +86,17 @@ def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True,
 def write_explanations(folder, paths, batch, scores, classifier, threshold) -> None:
     """A PNG per face: crop, Grad-CAM map, P(real) (names made unique per folder)."""
     import hashlib
+    import os
 
     from explain import explain, save_face_png
+    from outputs import printable, safe_name
 
     maps = explain(classifier, batch)
     for path, crop, heat, p in zip(paths, batch, maps, scores):
-        tag = hashlib.sha1(str(Path(path).resolve()).encode("utf-8", "surrogateescape"))
-        name = f"{Path(path).stem}_{tag.hexdigest()[:6]}.png"
+        tag = hashlib.sha1(os.fsencode(os.path.abspath(path)))
+        name = f"{safe_name(path)}_{tag.hexdigest()[:6]}.png"
         save_face_png(Path(folder) / name, crop, heat, float(p), threshold,
-                      title=f"{Path(path).name}: ")
+                      title=f"{printable(Path(path).name)}: ")
 
 
 def summarize(rows, threshold) -> dict:
@@ -159,18 +168,20 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args.verbose)
     from media import IMAGE_SUFFIXES, list_media
-    from outputs import check_output_path, write_results
+    from outputs import check_output_path, printable, write_results
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be at least 1; received {args.batch_size}")
     check_output_path(args.output)
     missing = [p for p in args.paths if not Path(p).exists()]
     for p in missing:
-        logger.error("%s: no such file or folder", p)
+        logger.error("%s: no such file or folder", printable(p))
     paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
     classifier = cli.load_scorer(args.weights, args.model, args.runtime)
     band = cli.band_of(args, classifier)
-    rows = [{"path": p, "error": "no such file or folder"} for p in missing]
+    from outputs import name_fields
+
+    rows = [{**name_fields(p, "path"), "error": "no such file or folder"} for p in missing]
     rows += score_images(paths, classifier, args.batch_size, args.threshold,
                          progress=not args.no_progress, band=band, explain_dir=args.explain)
     for row in rows:
@@ -179,7 +190,7 @@ def main(argv=None) -> int:
     if args.output:
         meta = {"weights": classifier.weights, "model": classifier.model.name,
                 "threshold": args.threshold, "inconclusive_band": band,
-                "p_real": P_REAL_MEANING, "summary": summary}
+                "p_real_meaning": P_REAL_MEANING, "summary": summary}
         write_results(args.output, rows, COLUMNS, meta)
         logger.info("Wrote %d rows to %s", len(rows), args.output)
     else:

@@ -12,7 +12,9 @@ scored by the network, aggregated two ways, both always reported:
 P(real): 0 = deepfake/Face2Face, 1 = real. `prediction` is `real` or `fake` by
 --aggregate and --threshold, `inconclusive` when the score lies within the weights'
 inconclusive band around the threshold (--inconclusive), `no_face` when no face was
-found, `error` when the file could not be read. With --all-faces every person is
+found, `error` when the file could not be read (`error` says why; a bad file never
+stops the batch). `kind` is `video` or `image`; `path_bytes` holds a file name's bytes in
+hex when it had to be escaped to be written (names that are not valid UTF-8). With --all-faces every person is
 tracked and the video's score is that of its most forged-looking person. With
 --explain DIR: a PNG per face (crop, Grad-CAM map, P(real)) in DIR/<video>/, and
 DIR/<video>.png, a contact sheet of its most forged- and most real-looking faces.
@@ -29,10 +31,6 @@ import cli
 from contract import P_REAL_MEANING
 
 logger = logging.getLogger("deepfakes_videos")
-
-COLUMNS = ["video", "n_frames_sampled", "n_faces", "n_tracks", "mean_p_real", "vote_real",
-           "p_real_std", "p_real_iqr", "prediction", "weights", "error"]
-
 
 def plot_timeline(result, path, weights: str, threshold: float, band: float = 0.0) -> None:
     """A PNG of P(real) over time, one line per tracked person, with the threshold and the
@@ -98,7 +96,9 @@ def write_explanations(folder: Path, result, classifier, threshold: float) -> No
 
     crops = np.stack([f.crop for f in result.faces])
     maps = explain(classifier, crops)
-    name = Path(result.source).stem
+    from outputs import safe_name
+
+    name = safe_name(result.source)
     for face, crop, heat in zip(result.faces, crops, maps):
         save_face_png(folder / name / f"frame{face.frame:06d}_track{face.track}.png", crop,
                       heat, face.p_real, threshold, title=f"{name} at {face.time_s:.2f} s: ")
@@ -107,7 +107,7 @@ def write_explanations(folder: Path, result, classifier, threshold: float) -> No
 
 
 def read_done(path: Path) -> list[dict]:
-    """The rows of an earlier --output (CSV or JSON), to resume after."""
+    """The rows of an earlier --output or --frames-output (CSV or JSON), to resume after."""
     if not path.exists():
         return []
     if path.suffix.lower() == ".json":
@@ -118,10 +118,31 @@ def read_done(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def result_line(row) -> str:
+    """One human-readable line per file (stdout)."""
+    score = lambda k: "-" if row[k] in (None, "") else f"{float(row[k]):.4f}"  # noqa: E731
+    return (f"{row['prediction']:<12}  mean {score('mean_p_real')}  vote "
+            f"{score('vote_real')}  faces {row['n_faces']:>3}/{row['n_frames_sampled']:<3} "
+            f"{row['video']}" + (f"  ({row['error']})" if row["error"] else ""))
+
+
+def counts_line(rows) -> str:
+    """'Files: 5 (3 videos, 1 image, 1 unreadable); fake 2, real 2, error 1'."""
+    kinds, predictions = {}, {}
+    for r in rows:
+        kind = r.get("kind") or "unreadable"
+        kinds[kind] = kinds.get(kind, 0) + 1
+        predictions[r["prediction"]] = predictions.get(r["prediction"], 0) + 1
+    plural = {"video": "videos", "image": "images", "unreadable": "unreadable"}
+    parts = [f"{n} {plural[k] if n != 1 else k}" for k, n in sorted(kinds.items())]
+    return (f"Files: {len(rows)} ({', '.join(parts)}); "
+            + ", ".join(f"{k} {v}" for k, v in sorted(predictions.items())))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args.verbose)
-    from outputs import check_output_path, write_results
+    from outputs import check_output_path, printable, remove_stale, safe_name, write_results
 
     check_output_path(args.output)
     check_output_path(args.frames_output)
@@ -130,52 +151,47 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from faces import FaceFinder
-    from media import MediaError, list_media
-    from pipeline import FACE_COLUMNS, VideoResult, analyze, face_rows
+    from media import list_media
+    from pipeline import FACE_COLUMNS, VIDEO_COLUMNS, face_rows, video_row
 
+    for path in filter(None, (args.output, args.frames_output)):
+        remove_stale(path)  # what a killed run was writing
     classifier = cli.load_scorer(args.weights, args.model, args.runtime)
     band = cli.band_of(args, classifier)
     finder = FaceFinder(args.detector)
-    rows, face_table = (read_done(Path(args.output)) if args.resume else []), []
+    rows = read_done(Path(args.output)) if args.resume else []
     done = {r["video"] for r in rows}
-    sources = [s for s in list_media(args.paths) if str(s) not in done]
+    # faces of a file whose row was not written yet (killed in between) are dropped: the
+    # file is done again
+    face_table = [r for r in read_done(Path(args.frames_output)) if r["source"] in done] \
+        if args.resume and args.frames_output else []
+    sources = [s for s in list_media(args.paths) if printable(s) not in done]
     meta = {"weights": classifier.weights, "model": classifier.model.name,
             "aggregate": args.aggregate, "threshold": args.threshold,
             "inconclusive_band": band, "frames": args.frames, "detector": args.detector,
-            "p_real": P_REAL_MEANING}
-    for source in tqdm(sources, unit="video", disable=args.no_progress or len(sources) < 2,
+            "p_real_meaning": P_REAL_MEANING}
+    for source in tqdm(sources, unit="file", disable=args.no_progress or len(sources) < 2,
                        file=sys.stderr):
-        try:
-            result = analyze(source, classifier, finder, args.frames, args.all_faces,
-                             keep_crops=bool(args.explain))
-        except MediaError as e:
-            logger.error("%s", e)
-            result = VideoResult(str(source), error=e.reason)
-        row = {**result.summary(args.aggregate, args.threshold, band),
-               "weights": classifier.weights}
+        result = cli.analyze_safely(source, classifier, finder, args.frames, args.all_faces,
+                                    keep_crops=bool(args.explain))
+        row = video_row(result, classifier.weights, args.aggregate, args.threshold, band)
         rows.append(row)
         face_table += face_rows(result)
-        if args.output:  # after every video: an interruption loses nothing already done
-            write_results(args.output, rows, COLUMNS, meta)
+        # after every file, faces first: an interruption loses nothing already done
         if args.frames_output:
             write_results(args.frames_output, face_table, FACE_COLUMNS, meta)
+        if args.output:
+            write_results(args.output, rows, VIDEO_COLUMNS, meta)
         if args.timeline and result.faces:
-            plot_timeline(result, Path(args.timeline) / f"{source.stem}.png",
+            plot_timeline(result, Path(args.timeline) / f"{safe_name(source)}.png",
                           classifier.weights, args.threshold, band)
         if args.explain and result.faces:
             write_explanations(Path(args.explain), result, classifier, args.threshold)
-        if not args.output:
-            score = lambda k: "-" if row[k] in (None, "") else f"{float(row[k]):.4f}"  # noqa: E731
-            print(f"{row['prediction']:<12}  mean {score('mean_p_real')}  vote "
-                  f"{score('vote_real')}  faces {row['n_faces']:>3}/{row['n_frames_sampled']:<3} "
-                  f"{row['video']}" + (f"  ({row['error']})" if row["error"] else ""))
+        print(result_line(row), flush=True)
     print(f"Weights: {classifier.weights} ({classifier.model.name}). {P_REAL_MEANING}. "
           f"Prediction by {args.aggregate} > {args.threshold}"
           + (f", inconclusive within {band:.3f} of it." if band else "."))
-    counts = {}
-    for r in rows:
-        counts[r["prediction"]] = counts.get(r["prediction"], 0) + 1
-    print("Videos: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    print(counts_line(rows))
     if args.output:
         print(f"Results written to {args.output}")
     scored = sum(r["prediction"] in ("real", "fake", "inconclusive", "no_face") for r in rows)

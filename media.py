@@ -8,8 +8,12 @@ reader a file gets is decided by its content, not its name.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import os
+import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from contract import FACE_SIZE
+from outputs import printable
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +36,8 @@ class MediaError(ValueError):
     """A file that cannot be read as an image or video; the message names the file."""
 
     def __init__(self, path, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
+        super().__init__(f"{printable(path)}: {reason}")
+        self.path = printable(path)
         self.reason = reason
 
 
@@ -55,14 +60,31 @@ def _to_rgb_array(img) -> np.ndarray:
 
 
 def _check_file(path) -> Path:
-    """The checks every reader makes first: the file exists, is a file, is not empty."""
+    """The checks every reader makes first: the file exists, is a regular readable file,
+    is not empty. Symbolic-link loops, dangling links, FIFOs and devices are refused here,
+    before any reader could block or loop on them."""
     path = Path(path)
-    if not path.exists():
-        raise MediaError(path, "no such file")
-    if path.is_dir():
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise MediaError(path, "symbolic link loop") from None
+        if e.errno == errno.ENOENT and os.path.islink(path):
+            raise MediaError(path, "broken symbolic link (its target does not exist)") from None
+        if e.errno == errno.ENAMETOOLONG:
+            raise MediaError(path, "file name too long") from None
+        if e.errno in (errno.EACCES, errno.EPERM):
+            raise MediaError(path, "permission denied") from None
+        raise MediaError(path, "no such file" if e.errno == errno.ENOENT
+                         else f"cannot read: {os.strerror(e.errno)}") from None
+    if stat.S_ISDIR(st.st_mode):
         raise MediaError(path, "is a folder, not an image or video")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise MediaError(path, "not a regular file (a pipe, socket or device)")
+    if st.st_size == 0:
         raise MediaError(path, "empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise MediaError(path, "permission denied (not readable)")
     return path
 
 
@@ -72,17 +94,70 @@ def _check_pixels(path, width: int, height: int) -> None:
                                f"megapixels), over the limit of {MAX_IMAGE_PIXELS / 1e6:.0f}")
 
 
+def _pil_reason(e: BaseException) -> str:
+    """Why PIL could not read an image, in words."""
+    from PIL import Image
+
+    text = str(e)
+    if isinstance(e, Image.DecompressionBombError):
+        pixels = text.split("(")[1].split(" ")[0] if "(" in text else "?"
+        return (f"too large: declares {pixels} pixels, over the limit of "
+                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels (a decompression bomb?)")
+    if isinstance(e, UnicodeDecodeError):
+        return "undecodable metadata (text that is not valid in its encoding)"
+    if isinstance(e, MemoryError):
+        return "too large to decode in memory"
+    if ("truncated" in text.lower() or "end of file" in text.lower() or isinstance(e, EOFError)
+            or "failed to read next frame" in text or "image file is truncated" in text):
+        return "truncated image (the data ends early)"
+    if isinstance(e, (SyntaxError, ValueError, KeyError, IndexError, TypeError, struct.error)) \
+            or "broken" in text or "CRC" in text:
+        return f"corrupt image data ({type(e).__name__}: {text[:160]})"
+    if "decoder object" in text:
+        return "corrupt image data (the decoder refused it)"
+    return f"cannot decode image: {text[:200]}"
+
+
 def open_image(path):
-    """Open an image with PIL, with a clear MediaError for every way it can fail."""
-    from PIL import Image, UnidentifiedImageError
+    """Open an image with PIL, with a clear MediaError for every way it can fail; images
+    that declare more than MAX_IMAGE_PIXELS are refused before any pixel is decoded."""
+    from PIL import UnidentifiedImageError
 
     path = _check_file(path)
     try:
-        img = Image.open(path)
+        img = _pil_open(path)
     except UnidentifiedImageError:
         raise MediaError(path, "not an image (unknown or unsupported format)") from None
+    except MediaError:
+        raise
     except Exception as e:
-        raise MediaError(path, f"cannot open image: {e}") from None
+        raise MediaError(path, _pil_reason(e)) from None
+    if img is None:
+        raise MediaError(path, "not an image (unknown or unsupported format)")
+    return img
+
+
+#: the image formats PIL may open (its weakly detected ones, such as TGA or MPEG, could
+#: take a video for an image); the rest goes to ffmpeg
+PIL_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM", "ICO",
+               "JPEG2000")
+
+
+def _pil_open(path):
+    """PIL's Image.open with our size limit (declared sizes over it raise before decoding);
+    None when the file is none of PIL_FORMATS."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS // 2  # PIL refuses at twice this, we at once
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            Image.init()  # registers every plugin, so that all of PIL_FORMATS are known
+            img = Image.open(path, formats=[f for f in PIL_FORMATS if f in Image.OPEN])
+        except UnidentifiedImageError:
+            return None
     _check_pixels(path, *img.size)
     return img
 
@@ -94,7 +169,7 @@ def read_image(path) -> np.ndarray:
         img.load()
         return _to_rgb_array(img)
     except Exception as e:  # truncated data, bad chunks, decoder errors
-        raise MediaError(path, f"cannot decode image (corrupt or truncated?): {e}") from None
+        raise MediaError(path, _pil_reason(e)) from None
 
 
 def load_face_crop(path) -> np.ndarray:
@@ -115,6 +190,7 @@ class Frame:
     index: int  # 0-based decoded frame index
     time_s: float
     image: np.ndarray  # uint8 RGB, H x W x 3
+    still: bool = False  # True for the one frame of a still image
 
 
 def sample_indices(n_frames: int, count: int | None) -> list[int]:
@@ -130,7 +206,10 @@ def sample_indices(n_frames: int, count: int | None) -> list[int]:
 
 def _pil_frames(path, img, count, indices) -> Iterator[Frame]:
     """Frames of a still or animated image (GIF, WebP, APNG) through PIL."""
-    n = getattr(img, "n_frames", 1)
+    try:
+        n = int(getattr(img, "n_frames", 1))  # counting may read the whole file
+    except Exception as e:
+        raise MediaError(path, _pil_reason(e)) from None
     wanted = sorted(set(indices)) if indices is not None else sample_indices(n, count)
     t = 0.0  # milliseconds since the first frame
     for i in range(n):
@@ -138,39 +217,101 @@ def _pil_frames(path, img, count, indices) -> Iterator[Frame]:
             img.seek(i)
             if i in wanted:
                 img.load()
-                yield Frame(i, t / 1000.0, _to_rgb_array(img))
+                yield Frame(i, t / 1000.0, _to_rgb_array(img), still=n == 1)
         except EOFError:
+            if i == 0:
+                raise MediaError(path, "truncated image (the data ends early)") from None
             return
         except Exception as e:
             if i == 0:
-                raise MediaError(path, f"cannot decode image (corrupt or truncated?): {e}") from None
-            logger.warning("%s: stopped at frame %d: %s", path, i, e)
+                raise MediaError(path, _pil_reason(e)) from None
+            logger.warning("%s: stopped at frame %d: %s", printable(path), i, _pil_reason(e))
             return
-        t += float(img.info.get("duration", 0) or 0)
+        try:
+            t += float(img.info.get("duration", 0) or 0)
+        except (TypeError, ValueError):
+            pass
+
+
+_BANNER = ("ffmpeg version", "built with", "configuration:", "lib", "copyright", "===",
+           "input #", "metadata:", "duration:", "stream #", "output #", "stream mapping",
+           "press [q]", "encoder", "major_brand", "minor_version", "compatible_brands",
+           "handler_name", "vendor_id", "side data", "creation_time")
+
+# ffmpeg's words, and the cause they name; first match wins
+_FFMPEG_CAUSES = [
+    ("moov atom not found", "truncated video (the MP4/MOV index is missing: 'moov atom not found')"),
+    ("invalid data found when processing input", "not an image or video (unrecognised data)"),
+    ("ebml header parsing failed", "not a Matroska/WebM file (corrupt header)"),
+    ("is not implemented", "unsupported variant of the container (ffmpeg: not implemented)"),
+    ("input/output error", "truncated or corrupt container (the data ends early)"),
+    ("output file does not contain any stream", "no video stream (audio only, or its stream "
+                                                "is unreadable)"),
+    ("nothing was written into output file", "no frame could be decoded (corrupt or "
+                                             "truncated data)"),
+    ("could not convert string to float", "no duration in the container (ffmpeg reports N/A): "
+                                          "a broken or unusual file"),
+    ("list index out of range", "no video stream (audio only, or an unreadable stream)"),
+    ("does not contain any stream", "no video stream (audio only?)"),
+    ("matches no streams", "no video stream (audio only?)"),
+    ("decoder (codec", "unsupported codec (no decoder for it in this ffmpeg)"),
+    ("unsupported codec", "unsupported codec"),
+    ("could not find codec parameters", "corrupt stream (codec parameters missing)"),
+    ("dimensions not set", "corrupt stream (frame size missing)"),
+    ("invalid data found", "not an image or video (unrecognised data)"),
+    ("end of file", "truncated video (the data ends early)"),
+    ("partial file", "truncated video (the data ends early)"),
+    ("truncat", "truncated video (the data ends early)"),
+    ("codec ascii", "undecodable metadata"),
+    ("can't decode byte", "undecodable metadata"),
+    ("invalid argument", "not a video ffmpeg can open (invalid container or stream)"),
+    ("could not load meta information", "not a video ffmpeg can open (no stream information)"),
+]
 
 
 def _ffmpeg_reason(text: str) -> str:
-    """A short reason from ffmpeg's stderr, for a file it could not open."""
-    if "moov atom not found" in text:
-        return "truncated or not a video (ffmpeg: 'moov atom not found')"
-    if "does not contain any stream" in text or "matches no streams" in text:
-        return "no video stream (audio only?)"
-    if "Invalid data found" in text:
-        return "not an image or video (unrecognised data)"
-    lines = [ln for ln in text.splitlines() if ln.strip() and "===" not in ln]
-    return f"cannot read video: {lines[-1][:200] if lines else 'unknown ffmpeg error'}"
+    """The cause, in words, from an ffmpeg/imageio-ffmpeg error text (never the banner)."""
+    low = text.lower()
+    for words, cause in _FFMPEG_CAUSES:
+        if words in low:
+            return cause
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.strip().lower().startswith(_BANNER)]
+    last = lines[-1][:200] if lines else ""
+    return f"cannot read video: {last}" if last else "cannot read video (ffmpeg gave no reason)"
 
 
 def _ffmpeg_frames(path, count, indices) -> Iterator[Frame]:
-    """Sampled video frames, decoded once: ffmpeg's select filter pipes only those frames."""
+    """Sampled video frames, decoded once: ffmpeg's select filter pipes only those frames.
+    Whatever goes wrong in ffmpeg or in reading its output is a MediaError with the cause."""
+    try:
+        yield from _ffmpeg_frames_unguarded(path, count, indices)
+    except MediaError:
+        raise
+    except Exception as e:  # imageio-ffmpeg raises OSError, RuntimeError, ValueError, ...
+        reason = _ffmpeg_reason(f"{type(e).__name__}: {e}")
+        if reason.startswith("truncated video (the MP4") and not _looks_like_mp4(path):
+            reason = "not a video (its content is not MP4/MOV data)"
+        raise MediaError(path, reason) from None
+
+
+def _looks_like_mp4(path) -> bool:
+    """Whether a file starts as an MP4/MOV (ISO base media) file does: a known first box."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+
+def _ffmpeg_frames_unguarded(path, count, indices) -> Iterator[Frame]:
     import imageio_ffmpeg
 
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
         meta = next(reader)
+    except StopIteration:
+        raise MediaError(path, "not a video ffmpeg can open (no stream information)") from None
+    finally:
         reader.close()
-    except (OSError, RuntimeError, StopIteration) as e:
-        raise MediaError(path, _ffmpeg_reason(str(e))) from None
     fps = float(meta.get("fps") or 0) or 25.0
     duration = float(meta.get("duration") or 0)
     width, height = meta["size"]
@@ -190,6 +331,7 @@ def _ffmpeg_frames(path, count, indices) -> Iterator[Frame]:
     reader = imageio_ffmpeg.read_frames(
         str(path), pix_fmt="rgb24",
         output_params=["-vf", f"fps={fps!r}:start_time=0,select='{select}'", "-fps_mode", "passthrough"])
+    yielded = 0
     try:
         meta = next(reader)
         width, height = meta["size"]
@@ -199,8 +341,11 @@ def _ffmpeg_frames(path, count, indices) -> Iterator[Frame]:
                 break
             image = np.frombuffer(raw, np.uint8).reshape(height, width, 3)
             yield Frame(indices[k], indices[k] / fps, image)
+            yielded += 1
+        if not yielded:
+            raise MediaError(path, "no frame could be decoded (corrupt or truncated data)")
     except (OSError, RuntimeError) as e:
-        raise MediaError(path, f"cannot decode video (corrupt?): {_ffmpeg_reason(str(e))}") from None
+        raise MediaError(path, _ffmpeg_reason(str(e))) from None
     finally:
         reader.close()
 
@@ -212,27 +357,35 @@ def iter_frames(path, count: int | None = FRAME_SUBSAMPLE_COUNT,
     A still image is a one-frame video. The kind of file is decided by its content:
     whatever PIL opens is an image (animated GIF/WebP included), the rest goes to ffmpeg.
     """
-    from PIL import Image, UnidentifiedImageError
-
     path = _check_file(path)
     try:
-        img = Image.open(path)
-    except (UnidentifiedImageError, OSError):
-        img = None
+        img = _pil_open(path)
+    except MediaError:
+        raise
+    except Exception as e:  # PIL knows the format, but the file is broken
+        raise MediaError(path, _pil_reason(e)) from None
     if img is not None:
-        _check_pixels(path, *img.size)
         yield from _pil_frames(path, img, count, indices)
         return
     yield from _ffmpeg_frames(path, count, indices)
 
 
 def list_media(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES) -> list[Path]:
-    """Files named on the command line, plus media files found recursively in folders."""
+    """Files named on the command line, plus media files found recursively in folders.
+
+    Folders are walked without following links to folders (a link loop cannot trap the
+    walk); a link, even a broken one, with a media suffix is listed, so that it gets a row
+    that says what is wrong with it. Sorted by the names' bytes, so the order is the same
+    on every machine."""
     found = []
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(f for f in p.rglob("*") if f.is_file()
-                            and f.suffix.lower() in suffixes and not f.name.startswith("."))
+            inside = []
+            for root, dirs, files in os.walk(p, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                inside += [Path(root) / f for f in files
+                           if Path(f).suffix.lower() in suffixes and not f.startswith(".")]
+            found += sorted(inside, key=os.fsencode)
         else:
             found.append(p)  # a named file is tried whatever its name; errors say why
     return found

@@ -19,9 +19,15 @@ import numpy as np
 
 from contract import AGGREGATIONS, DEFAULT_THRESHOLD, prediction_of
 from faces import FaceFinder, iou, resize_image, aligned_face, find_coordinates, landmarks_in_crop
-from media import FRAME_SUBSAMPLE_COUNT, iter_frames
+from media import FRAME_SUBSAMPLE_COUNT, MediaError, iter_frames
+from outputs import name_fields, printable
 
 logger = logging.getLogger(__name__)
+
+#: one row per video (or image) in every output that scores files (video_row)
+VIDEO_COLUMNS = ["video", "path_bytes", "kind", "n_frames_sampled", "n_faces", "n_tracks",
+                 "mean_p_real", "vote_real", "p_real_std", "p_real_iqr", "prediction",
+                 "weights", "error"]
 
 #: one row per face, in every output that lists faces (Face.row, with `source` first)
 FACE_COLUMNS = ["source", "frame", "time_s", "top", "right", "bottom", "left", "center_y",
@@ -71,6 +77,8 @@ class VideoResult:
     faces: list = field(default_factory=list)
     frame_shape: tuple | None = None
     error: str | None = None
+    #: 'video' or 'image' (a still image, read as a one-frame video); None until read
+    kind: str | None = None
     #: frame index -> (downscaled frame, scale), when asked for with keep_frames
     frames: dict = field(default_factory=dict, repr=False)
 
@@ -116,7 +124,8 @@ class VideoResult:
     def summary(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD,
                 band: float = 0.0) -> dict:
         std, iqr = self.spread()
-        return {"video": self.source, "n_frames_sampled": self.n_frames_sampled,
+        return {"video": self.source, "kind": self.kind,
+                "n_frames_sampled": self.n_frames_sampled,
                 "n_faces": self.n_faces, "n_tracks": len(self.tracks()),
                 "mean_p_real": _round(self.score("mean")), "vote_real": _round(self.score("vote")),
                 "p_real_std": _round(std), "p_real_iqr": _round(iqr),
@@ -164,6 +173,7 @@ def extract_faces(path, finder: FaceFinder, frames: int | None = FRAME_SUBSAMPLE
     for frame in iter_frames(path, frames, indices):
         result.n_frames_sampled += 1
         result.frame_shape = frame.image.shape
+        result.kind = "image" if frame.still else "video"
         if keep_frames:
             scale = min(1.0, keep_frames / max(frame.image.shape[:2]))
             result.frames[frame.index] = (resize_image(frame.image, scale), scale)
@@ -203,10 +213,30 @@ def analyze(path, classifier, finder: FaceFinder, frames: int | None = FRAME_SUB
                        classifier, keep_crops)
 
 
+def analyze_or_error(path, classifier, finder: FaceFinder,
+                     frames: int | None = FRAME_SUBSAMPLE_COUNT, all_faces: bool = False,
+                     keep_crops: bool = False) -> VideoResult:
+    """analyze(), with a file that cannot be read as an error result (its reason in
+    `error`) instead of a MediaError: what a batch over many files wants."""
+    try:
+        return analyze(path, classifier, finder, frames, all_faces, keep_crops)
+    except MediaError as e:
+        logger.error("%s", e)
+        return VideoResult(str(path), error=e.reason)
+
+
+def video_row(result: VideoResult, weights: str, method: str = "mean",
+              threshold: float = DEFAULT_THRESHOLD, band: float = 0.0) -> dict:
+    """The VIDEO_COLUMNS row of a result (the file named as every output names it)."""
+    return {**result.summary(method, threshold, band), **name_fields(result.source, "video"),
+            "weights": weights}
+
+
 def face_rows(result: VideoResult) -> list[dict]:
     """FACE_COLUMNS rows, one per face of a result."""
-    return [{"source": result.source, **f.row()} for f in result.faces]
+    return [{"source": printable(result.source), **f.row()} for f in result.faces]
 
 
-__all__ = ["AGGREGATIONS", "FACE_COLUMNS", "Face", "Tracker", "VideoResult", "aggregate",
-           "extract_faces", "score_faces", "analyze", "face_rows"]
+__all__ = ["AGGREGATIONS", "FACE_COLUMNS", "VIDEO_COLUMNS", "Face", "Tracker", "VideoResult",
+           "aggregate", "extract_faces", "score_faces", "analyze", "analyze_or_error",
+           "video_row", "face_rows"]

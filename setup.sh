@@ -1,35 +1,62 @@
 #!/usr/bin/env bash
 # Set up MesoNet in ./.venv (safe to run again; it only installs what changed).
 #   bash setup.sh          runtime: TensorFlow (CPU), Keras 3, dlib, face_recognition, ...
-#   bash setup.sh --test   also pytest and Playwright, and Debian's chromium for the browser test
+#   bash setup.sh --test   also pytest, Playwright, JAX and Ray, and Debian's chromium for the
+#                          browser test
+# Needs Python 3.10-3.12 with its venv module (Debian/Ubuntu: apt install python3-venv).
+# First run: about 5-10 minutes and 2.5 GB in .venv (3.5 GB with --test); later runs: seconds.
 # face_recognition 1.3.0 declares a dependency on `dlib`, which has no Linux wheel and would
 # start a long source build; we install the prebuilt `dlib-bin` and then face_recognition
 # with --no-deps, so nobody has to know.
 set -euo pipefail
 cd "$(dirname "$0")"
+say() { echo "setup.sh: $*" >&2; }
+
+supported() { "$1" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' \
+                2>/dev/null; }
 python=${PYTHON:-}
-if [ -z "$python" ]; then
-  for candidate in python3.11 python3 python; do
-    if command -v "$candidate" >/dev/null; then python=$candidate; break; fi
+if [ -n "$python" ]; then
+  supported "$python" || { say "PYTHON=$python is not Python 3.10-3.12 (TensorFlow 2.21's range)"; exit 1; }
+else
+  for candidate in python3.11 python3.12 python3.10 python3 python; do
+    if command -v "$candidate" >/dev/null && supported "$candidate"; then python=$candidate; break; fi
   done
 fi
-[ -n "$python" ] || { echo "setup.sh: no Python found (Python 3.11 is needed)" >&2; exit 1; }
-[ -x .venv/bin/python ] || "$python" -m venv .venv
+if [ -z "$python" ]; then
+  say "no Python 3.10-3.12 found (TensorFlow 2.21 supports these). Install one, e.g."
+  say "  apt install python3.11 python3.11-venv    or    pyenv install 3.11"
+  say "then run again, or point PYTHON at it: PYTHON=/path/to/python3.11 bash setup.sh"
+  exit 1
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$python" -c 'import venv, ensurepip' 2>/dev/null || {
+    say "$python has no venv/ensurepip module. On Debian/Ubuntu: apt install python3-venv"
+    say "(or python$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv)"
+    exit 1; }
+  say "making .venv with $("$python" --version 2>&1)"
+  "$python" -m venv .venv
+fi
 reqs=requirements.txt
 [ "${1:-}" = "--test" ] && reqs=requirements-test.txt
 stamp=".venv/.installed-$(cat requirements.txt "$reqs" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
+  say "installing $reqs into .venv (first time: several minutes, about 2.5 GB) ..."
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r "$reqs"
+  .venv/bin/python -m pip install -q --progress-bar off -r "$reqs"
+  say "installing face_recognition 1.3.0 (without its dlib source build; dlib-bin is in)"
   .venv/bin/python -m pip install -q --no-deps face_recognition==1.3.0
   touch "$stamp"
+  say "done: $(du -sh .venv 2>/dev/null | cut -f1) in .venv"
+else
+  say ".venv is up to date"
 fi
 if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
   # the web page test drives Debian's chromium through Playwright (no browser download)
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing Debian's chromium for the browser test"
     (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-      || echo "setup.sh: could not install chromium; the browser test will be skipped" >&2
+      || say "could not install chromium; the browser test will be skipped"
   else
-    echo "setup.sh: /usr/bin/chromium not found; the browser test will be skipped" >&2
+    say "/usr/bin/chromium not found; the browser test will be skipped"
   fi
 fi

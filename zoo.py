@@ -9,7 +9,8 @@ This module is a registry: `resolve(name_or_path)` gives a WeightsRecord (file,
 architecture, what it was trained on, hash) and it imports no model, neither Keras nor
 TensorFlow, so that a script can find its weights without loading them.
 
-    python zoo.py            # list the names
+    python zoo.py            # list the names: which are here, which would download
+    python zoo.py fetch      # fetch and verify the authors' four files ahead of time
 """
 
 from __future__ import annotations
@@ -139,18 +140,41 @@ def _download(url: str, dest: Path, sha256: str) -> Path:
                 raise ValueError(f"Downloaded weights {url} are corrupt: SHA-256 {got}, "
                                  f"expected {sha256}; nothing was kept")
     except OSError as e:
-        raise OSError(f"Could not download weights from {url}: {e}. Put {dest.name} in "
-                      f"weights/ or in the folder named by MESONET_WEIGHTS_DIR") from e
+        raise OSError(f"Could not download weights from {url} (offline?): {e}. Fetch them "
+                      f"where the network is reachable (`python zoo.py fetch`), or put "
+                      f"{dest.name} into weights/, {cache_dir()} or the folder named by "
+                      f"MESONET_WEIGHTS_DIR") from e
     return dest
+
+
+def _original_candidates(key: str) -> list[Path]:
+    filename = ORIGINAL_WEIGHTS[key][1]
+    folders = [os.environ.get("MESONET_WEIGHTS_DIR"), PROJECT_WEIGHTS_DIR, cache_dir()]
+    return [Path(folder) / filename for folder in folders if folder]
+
+
+def where(name) -> tuple[bool, str]:
+    """(here, in words): whether a weights name's file is on this machine now, and where
+    it is, or where it would be downloaded from on first use (nothing is fetched)."""
+    name = str(name)
+    if name in ORIGINAL_WEIGHTS:
+        for candidate in _original_candidates(name):
+            if candidate.is_file():
+                return True, str(candidate)
+        url = os.environ.get("MESONET_WEIGHTS_URL", ORIGINAL_URL).rstrip("/") + "/" + \
+            ORIGINAL_WEIGHTS[name][1]
+        return False, (f"not here (no {ORIGINAL_WEIGHTS[name][1]} in MESONET_WEIGHTS_DIR, "
+                       f"weights/ or {cache_dir()}): downloads on first use from {url}")
+    if name in project_weights():
+        return True, str(project_weights()[name])
+    return Path(name).is_file(), name
 
 
 def _original_file(key: str) -> Path:
     """An original file from $MESONET_WEIGHTS_DIR, weights/, the cache, or downloaded
     (override the address with $MESONET_WEIGHTS_URL), checked against its pinned SHA-256."""
     _, filename, sha256, _ = ORIGINAL_WEIGHTS[key]
-    folders = [os.environ.get("MESONET_WEIGHTS_DIR"), PROJECT_WEIGHTS_DIR, cache_dir()]
-    for folder in filter(None, folders):
-        candidate = Path(folder) / filename
+    for candidate in _original_candidates(key):
         if candidate.is_file():
             got = sha256_of(candidate)
             if got != sha256:
@@ -197,12 +221,42 @@ def resolve(name_or_path) -> WeightsRecord:
                          origin)
 
 
+def fetch(names=None) -> list[Path]:
+    """Fetch (when not here) and verify the authors' weights files; their paths."""
+    return [_original_file(name) for name in (names or list(ORIGINAL_WEIGHTS))]
+
+
 def main(argv=None) -> int:
-    """List the weights names, what each was trained on, and where its file is."""
+    """List the weights names (what each was trained on, whether its file is here), or
+    `fetch [NAME ...]` the authors' files ahead of time."""
+    import argparse
+
+    p = argparse.ArgumentParser(description="MesoNet weights: list them, or fetch the "
+                                            "authors' files ahead of time.")
+    sub = p.add_subparsers(dest="command")
+    f = sub.add_parser("fetch", help="download and verify the authors' weights (all four "
+                                     "by default) into the cache, for offline use")
+    f.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"any of {', '.join(ORIGINAL_WEIGHTS)} (default: all)")
+    args = p.parse_args(argv)
+    unknown = [n for n in getattr(args, "names", []) if n not in ORIGINAL_WEIGHTS]
+    if unknown:
+        p.error(f"unknown weights {', '.join(unknown)}; the authors' are "
+                f"{', '.join(ORIGINAL_WEIGHTS)}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    if args.command == "fetch":
+        try:
+            for name, path in zip(args.names or ORIGINAL_WEIGHTS, fetch(args.names)):
+                print(f"{name:<20} verified (SHA-256) at {path}")
+        except (OSError, ValueError) as e:
+            logger.error("%s", e)
+            return 2
+        return 0
     for name in available_weights():
-        where = (project_weights()[name] if name in project_weights()
-                 else f"the authors' {ORIGINAL_WEIGHTS[name][1]} (fetched on first use)")
-        print(f"{name:<20} {trained_on(name)}\n{'':<20} {where}")
+        here, text = where(name)
+        print(f"{name:<20} {'here' if here else 'not here':<9} {trained_on(name)}\n"
+              f"{'':<30} {text}")
     return 0
 
 

@@ -6,10 +6,16 @@ set MESONET_SHARED to use another copy.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -95,3 +101,91 @@ def run_script(*args, env=None, cwd=ROOT, timeout=600):
     """Run one of the project's scripts as a user would; returns CompletedProcess."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+# --------------------------------------------------------------------------------------
+# The web service, started as a user would, on 127.0.0.1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(*args, timeout: float = 120):
+    """Run app.py with these arguments on a free port; yield its URL; stop it after."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *map(str, args)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/api/v1/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {proc.stdout.read()}")
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start in {timeout:.0f} s")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def post(url, filename=None, content=None, fields=None, timeout=300):
+    """A multipart POST to /api/v1/analyze; returns (status, JSON, headers)."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for k, v in (fields or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                     .encode())
+    if filename is not None:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                     f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                     .encode() + content + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    req = urllib.request.Request(url + "/api/v1/analyze", data=body, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read()), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), e.headers
+
+
+
+
+def kill_midway(*args, ready, timeout: float = 600) -> bool:
+    """Run a script and SIGKILL it as soon as ready() is true (polled every 20 ms): a kill
+    mid-run, as a power cut or the OOM killer would. True when it was killed still running
+    (False: it had finished first, and the test did not test a kill)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=os.environ.copy())
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if ready():
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return proc.returncode == -signal.SIGKILL
+            time.sleep(0.02)
+        return False
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

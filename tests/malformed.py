@@ -85,7 +85,10 @@ def _video(fixtures: Path, suffix: str, codec: str | None, n: int = 10,
         try:
             writer = imageio_ffmpeg.write_frames(str(path), size, fps=10, codec=codec,
                                                  macro_block_size=2, pix_fmt_out=pix_fmt,
-                                                 ffmpeg_log_level="error")
+                                                 ffmpeg_log_level="error",
+                                                 # no random ids or dates: the same bytes
+                                                 output_params=["-fflags", "+bitexact",
+                                                                "-flags:v", "+bitexact"])
             writer.send(None)
             for f in small:
                 writer.send(np.ascontiguousarray(f))

@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import ROOT, post, serve
 
 
 @pytest.fixture(scope="module")
@@ -34,50 +22,10 @@ def uploads(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(reference, uploads):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--weights",
-                             "meso4-df", "--workers", "1", "--queue", "2",
-                             "--max-upload-mb", "20", "--max-megapixels", "40",
-                             "--temp-dir", str(uploads)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=os.environ.copy())
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/api/v1/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {proc.stdout.read()}")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("server did not start in 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def post(url, filename=None, content=None, fields=None, timeout=300):
-    """A multipart POST to /api/v1/analyze; returns (status, JSON, headers)."""
-    boundary = uuid.uuid4().hex
-    parts = []
-    for k, v in (fields or {}).items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
-                     .encode())
-    if filename is not None:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-                     f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-                     .encode() + content + b"\r\n")
-    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    req = urllib.request.Request(url + "/api/v1/analyze", data=body, method="POST", headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read()), r.headers
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read()), e.headers
+    with serve("--weights", "meso4-df", "--workers", "1", "--queue", "2",
+               "--max-upload-mb", "20", "--max-megapixels", "40",
+               "--temp-dir", str(uploads)) as url:
+        yield url
 
 
 def test_health_and_docs(server):
@@ -95,7 +43,8 @@ def test_image_with_a_face(server, fixtures):
     assert d["kind"] == "image" and d["n_faces"] == 1
     assert d["prediction"] in ("real", "fake", "inconclusive")
     assert 0 <= d["mean_p_real"] <= 1 and d["weights"] == "meso4-df"
-    assert "0 = deepfake/Face2Face, 1 = real" in d["p_real"]
+    assert "0 = deepfake/Face2Face, 1 = real" in d["p_real_meaning"]
+    assert d["p_real"] == d["mean_p_real"]  # every numeric field is a number
     assert d["faces"][0]["crop"].startswith("data:image/jpeg;base64,")
     assert len(d["frames"]) == 1 and "Deepfake" in d["model"]["trained_on"]
 
@@ -106,7 +55,7 @@ def test_explanations_come_as_png_maps_only_when_asked(server, fixtures):
 
     photo = (fixtures / "faces/obama.jpg").read_bytes()
     status, plain, _ = post(server, "obama.jpg", photo)
-    assert status == 200 and plain["explained"] is False and "heatmap" not in plain["faces"][0]
+    assert status == 200 and plain["explained"] is False and plain["faces"][0]["heatmap"] is None
     status, d, _ = post(server, "obama.jpg", photo, {"explain": "true"})
     assert status == 200 and d["explained"] is True, d
     heat = d["faces"][0]["heatmap"]

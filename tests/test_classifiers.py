@@ -97,7 +97,7 @@ def test_deepfakes_images_reproduces_all_16_reference_values(reference, tmp_path
                           "--output", out)
         assert proc.returncode == 0, proc.stderr
         result = json.loads(out.read_text())
-        assert result["weights"] == name and "0 = deepfake" in result["p_real"]
+        assert result["weights"] == name and "0 = deepfake" in result["p_real_meaning"]
         got = {r["path"].split("mesonet/")[-1]: r["p_real"] for r in result["results"]}
         for path in TEST_IMAGES:
             assert got[path] == pytest.approx(expected[key][path], abs=1e-4), (name, path)

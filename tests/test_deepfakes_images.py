@@ -46,7 +46,7 @@ def test_sample_images_score_and_report(tmp_path):
     proc = run_script("deepfakes_images.py", "--output", out)
     assert proc.returncode == 0, proc.stderr
     rows = read_csv(out)
-    assert list(rows[0])[:4] == ["path", "p_real", "prediction", "label"]
+    assert list(rows[0])[:5] == ["path", "path_bytes", "p_real", "prediction", "label"]
     assert {r["label"] for r in rows} == {"fake", "real"}
     from zoo import DEFAULT_WEIGHTS
 

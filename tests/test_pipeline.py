@@ -200,7 +200,7 @@ def test_deepfakes_videos_batch_goes_on_and_writes_everything(bad_media, fixture
         assert rows[name]["prediction"] == "error" and rows[name]["error"]
         assert name in proc.stderr
     per_face = json.loads(faces.read_text())
-    assert len(per_face["results"]) == 8 and "0 = deepfake" in per_face["p_real"]
+    assert len(per_face["results"]) == 8 and "0 = deepfake" in per_face["p_real_meaning"]
     assert (plots / "good.png").stat().st_size > 5000
     # resume: the videos already in the output are kept and skipped
     again = run_script("deepfakes_videos.py", bad_media, "--weights", "meso4-df", "--frames",
@@ -219,7 +219,8 @@ def test_extract_faces_writes_crops_and_manifest_and_resumes(fixtures, tmp_path)
     with open(tmp_path / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["source", "frame", "time_s", "top", "right", "bottom", "left",
-                             "center_y", "center_x", "side", "rotation_deg", "track", "crop_path"]
+                             "center_y", "center_x", "side", "rotation_deg", "track", "path_bytes",
+                             "crop_path"]
     assert len(rows) == 7  # 5 frames of one face, 2 people in the photo
     from PIL import Image
 

@@ -78,6 +78,75 @@ def test_training_lowers_the_loss_writes_its_files_and_resumes(tiny_dataset, tmp
     assert frames["n"] > 10 and 0 <= frames["auc"] <= 1 and 0 <= frames["eer"] <= 1
 
 
+def test_training_killed_midway_resumes_to_the_same_run(tiny_dataset, tmp_path):
+    """SIGKILL during epoch 2 of 3, the same command again: the history has each epoch
+    once, and the weights equal an uninterrupted run's (within float tolerance: oneDNN's
+    threaded reductions may add in another order, ~1e-6 relative per step)."""
+    import numpy as np
+
+    from conftest import kill_midway
+
+    def args(out):
+        return ["training/df_CNN.py", "--data", tiny_dataset, "--output", out, "--steps", "5",
+                "--batch-size", "16", "--no-progress", "--seed", "3", "--epochs", "3"]
+
+    whole = run_script(*args(tmp_path / "whole" / "t.weights.h5"))
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    out = tmp_path / "part" / "t.weights.h5"
+    assert kill_midway(*args(out), ready=lambda: len(history(out.parent / "t.history.csv")
+                                                     if (out.parent / "t.history.csv").exists()
+                                                     else []) >= 1)
+    assert len(history(out.parent / "t.history.csv")) < 3  # killed with epochs left
+    again = run_script(*args(out))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Resuming" in again.stderr
+    a, b = history(tmp_path / "whole" / "t.history.csv"), history(out.parent / "t.history.csv")
+    assert [r["epoch"] for r in b] == ["0", "1", "2"]
+    for ra, rb in zip(a, b):
+        assert float(rb["loss"]) == pytest.approx(float(ra["loss"]), rel=1e-3)
+    import keras
+
+    wa = keras.saving.load_model(tmp_path / "whole" / "t.state.keras", compile=False).get_weights()
+    wb = keras.saving.load_model(out.parent / "t.state.keras", compile=False).get_weights()
+    for x, y in zip(wa, wb):
+        np.testing.assert_allclose(y, x, rtol=1e-3, atol=1e-4)
+    assert not list(out.parent.glob(".*.tmp*"))
+
+
+def test_two_virtual_devices_train_as_one(tiny_dataset, tmp_path):
+    """--devices 2 on two virtual CPU devices (JAX) against one device, on the same global
+    batches: the same losses and weights up to float32 summation order (the gradient of a
+    batch is summed per half, then across; BatchNorm's statistics are over the whole batch
+    either way), so within 1e-4 after 8 steps of Adam."""
+    import keras
+    import numpy as np
+
+    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+
+    def run(n):
+        out = tmp_path / f"d{n}" / "t.weights.h5"
+        proc = run_script("training/df_CNN.py", "--data", tiny_dataset, "--output", out,
+                          "--steps", "4", "--epochs", "2", "--batch-size", "16", "--no-augment",
+                          "--precision", "float32", "--seed", "5", "--no-progress",
+                          "--devices", str(n), env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc, out.parent
+
+    one, a = run(1)
+    two, b = run(2)
+    assert "Data-parallel over 2 devices" in two.stderr
+    for ra, rb in zip(history(a / "t.history.csv"), history(b / "t.history.csv")):
+        for k in ("loss", "val_loss"):
+            assert float(rb[k]) == pytest.approx(float(ra[k]), rel=1e-4, abs=1e-6), k
+    wa = keras.saving.load_model(a / "t.state.keras", compile=False).get_weights()
+    wb = keras.saving.load_model(b / "t.state.keras", compile=False).get_weights()
+    for x, y in zip(wa, wb):
+        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5)
+    too_many = run_script("training/df_CNN.py", "--data", tiny_dataset, "--devices", "4",
+                          "--output", tmp_path / "x.weights.h5", env=env)
+    assert too_many.returncode == 2 and "only 2 device(s)" in too_many.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--model", "resnet9"], "Unknown model 'resnet9'"),
     (["--init-weights", "mesoinception4-df"], "are for mesoinception4, not meso4"),

@@ -94,6 +94,15 @@ def read_manifest(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def crop_key(path) -> Path:
+    """A crop's path as the key manifests are looked up by: resolved, or made absolute
+    when it cannot be (a symbolic-link loop is reported by the decoder, not here)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
 def manifest_of(folder: str | os.PathLike) -> Path | None:
     """The corpus.csv that describes a prepared folder (DATA or DATA/<split>), if any."""
     folder = Path(folder)

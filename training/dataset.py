@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from contract import LABEL_FOLDERS
-from corpus import expand_groups, manifest_of, read_manifest
+from media import IMAGE_SUFFIXES
+from corpus import crop_key, expand_groups, manifest_of, read_manifest
 
 logger = logging.getLogger(__name__)
 
-SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+SUFFIXES = IMAGE_SUFFIXES  # the image files scoring reads, read the same way
 GROUP_POWER = 0.5  # a group is drawn with weight n**0.5: big sources count, none dominates
 
 
@@ -96,13 +97,13 @@ def load_split(folder: str | os.PathLike, exclude_groups=(), drop_near_identical
     info = {}
     if manifest is not None:
         root = manifest.parent
-        info = {(root / r["crop"]).resolve(): r for r in read_manifest(manifest) if r["crop"]}
+        info = {crop_key(root / r["crop"]): r for r in read_manifest(manifest) if r["crop"]}
     excluded = expand_groups(exclude_groups)
     counts = {"excluded_groups": 0, "near_identical": 0, "unreadable": 0,
               "without_landmarks": 0}
     keep = []
     for f in files:
-        row = info.get(f.resolve(), {})
+        row = info.get(crop_key(f), {})
         group = row.get("group") or (f.name.split("__")[0] if "__" in f.name else "")
         if group in excluded:
             counts["excluded_groups"] += 1

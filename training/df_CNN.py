@@ -84,6 +84,27 @@ def training_model(base):
     return keras.Model(inputs, base(x), name=f"train_{base.name}")
 
 
+def data_parallel(n: int, batch_size: int):
+    """Spread every batch over n devices (keras.distribution.DataParallel: weights
+    replicated, the batch split along its first axis, gradients averaged across devices by
+    XLA), or a ValueError saying what is missing. On a CPU,
+    XLA_FLAGS=--xla_force_host_platform_device_count=N makes N virtual devices."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise ValueError(f"--devices {n} needs the JAX backend (Keras 3's distribution API): "
+                         f"run with KERAS_BACKEND=jax; this is {keras.backend.backend()}")
+    devices = keras.distribution.list_devices()
+    if len(devices) < n:
+        raise ValueError(f"--devices {n}: only {len(devices)} device(s) here ({devices}); on a "
+                         f"CPU, XLA_FLAGS=--xla_force_host_platform_device_count={n} makes "
+                         f"virtual ones")
+    if batch_size % n:
+        raise ValueError(f"--batch-size {batch_size} must divide evenly over --devices {n}")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices[:n]))
+    logger.info("Data-parallel over %d devices: %s", n, ", ".join(map(str, devices[:n])))
+
+
 def learning_rate_schedule(initial: float, every: int, floor: float):
     """The paper's schedule: initial / 10 every `every` steps, never below `floor`."""
     import keras
@@ -171,7 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone-weights", help="local weights file for a keras.applications "
                    "baseline (nothing can be downloaded)")
     p.add_argument("--restart", action="store_true", help="ignore a saved state and start over")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--devices", type=int, default=1,
+                   help="train data-parallel on N accelerators (Keras 3's DataParallel; "
+                        "needs KERAS_BACKEND=jax; each device takes batch-size / N faces of "
+                        "every batch) (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds initialisation, batches, augmentation and forgeries "
+                        "(default: %(default)s)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -190,7 +217,7 @@ def check_arguments(args) -> dict[str, Path]:
     """Every check that can fail, before any long work starts."""
     if args.model not in model_names():
         raise ValueError(f"Unknown model {args.model!r}; known models: {', '.join(model_names())}")
-    for name in ("epochs", "batch_size", "lr_drop_every", "forge_pool"):
+    for name in ("epochs", "batch_size", "lr_drop_every", "forge_pool", "devices"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1; received "
                              f"{getattr(args, name)}")
@@ -373,6 +400,10 @@ def main(argv=None) -> int:
     progress = not args.no_progress
     try:
         paths = check_arguments(args)
+        from outputs import remove_stale
+
+        for path in paths.values():
+            remove_stale(path)  # what a killed run was writing
         # data and forgeries first, before TensorFlow starts its threads
         train, val, pool = load_data(args, progress)
         if args.synthesize_fakes:
@@ -382,10 +413,13 @@ def main(argv=None) -> int:
         from dataset import Augmentation, Batches, Mix, as_keras_dataset
 
         keras.utils.set_random_seed(args.seed)
+        if args.devices > 1:
+            data_parallel(args.devices, args.batch_size)
         precision = resolve_precision(args.precision, keras.backend.backend())
         base, model = build_training_model(args, precision)
         steps = args.steps or max(1, len(train.y) // args.batch_size)
-        settings = {k: v for k, v in vars(args).items() if k not in ("no_progress", "verbose")}
+        settings = {k: v for k, v in vars(args).items()
+                    if k not in ("no_progress", "verbose", "devices")}
         settings.update({"steps_per_epoch": steps, "backend": keras.backend.backend(),
                          "precision_used": precision, "keras": keras.__version__,
                          "n_train": len(train.y), "n_val": len(val.y),

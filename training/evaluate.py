@@ -101,13 +101,13 @@ def plot_roc(curves: dict, path, title: str) -> None:
 def crop_set(folder: Path, exclude=(), only=None, splits=("training", "validation")):
     """(files, labels, groups, families) of a crop folder: a split folder, or, with `only`
     (source groups), every crop of those groups in a prepared folder's `splits`."""
-    from corpus import expand_groups, manifest_of, read_manifest
+    from corpus import crop_key, expand_groups, manifest_of, read_manifest
     from dataset import list_split
 
     manifest = manifest_of(folder)
     rows = {}
     if manifest is not None:
-        rows = {(manifest.parent / r["crop"]).resolve(): r
+        rows = {crop_key(manifest.parent / r["crop"]): r
                 for r in read_manifest(manifest) if r["crop"]}
     if only:
         files, labels = [], []
@@ -122,7 +122,7 @@ def crop_set(folder: Path, exclude=(), only=None, splits=("training", "validatio
     excluded, wanted = expand_groups(exclude), expand_groups(only) if only else None
     out = ([], [], [], [])
     for f, y in zip(files, labels):
-        row = rows.get(f.resolve(), {})
+        row = rows.get(crop_key(f), {})
         group = row.get("group") or (f.name.split("__")[0] if "__" in f.name else "")
         if group in excluded or (wanted is not None and group not in wanted):
             continue
@@ -157,6 +157,7 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
     from tqdm import tqdm
 
     from media import MediaError, load_face_crop
+    from outputs import printable
 
     if sources:
         from corpus import LEFT_OUT_SOURCES, expand_groups
@@ -174,7 +175,7 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
                 batch.append(load_face_crop(files[i]))
                 idx.append(i)
             except MediaError as e:
-                failed.append({"path": str(files[i]), "error": e.reason})
+                failed.append({"path": printable(files[i]), "error": e.reason})
         if batch:
             p += list(classifier.predict(np.stack(batch))[:, 0])
             keep += idx
@@ -203,6 +204,7 @@ def evaluate_videos(folder: Path, classifier, frames: int, threshold: float, pro
 
     from faces import FaceFinder
     from media import MediaError, list_media
+    from outputs import printable
 
     finder = FaceFinder()
     sources = [s for s in list_media([folder]) if label_from_path(s)]
@@ -212,12 +214,12 @@ def evaluate_videos(folder: Path, classifier, frames: int, threshold: float, pro
         try:
             result = pipeline.analyze(source, classifier, finder, frames)
         except MediaError as e:
-            video_rows.append({"video": str(source), "label": label, "error": e.reason})
+            video_rows.append({"video": printable(source), "label": label, "error": e.reason})
             continue
         scores = result.scores()
         frame_y += [label] * len(scores)
         frame_p += scores
-        video_rows.append({"video": str(source), "label": label, "n_faces": result.n_faces,
+        video_rows.append({"video": printable(source), "label": label, "n_faces": result.n_faces,
                            "mean": result.score("mean"), "vote": result.score("vote")})
     scored = [r for r in video_rows if r.get("mean") is not None]
     report = {"frames": metrics(frame_y, frame_p, threshold), "videos": video_rows,
@@ -295,7 +297,7 @@ def main(argv=None) -> int:
             return 2
         reports[weights] = {"data": str(folder), "weights": str(weights),
                             "model": classifier.model.name, "threshold": args.threshold,
-                            "p_real": P_REAL_MEANING, **report}
+                            "p_real_meaning": P_REAL_MEANING, **report}
         curves.update({(f"{weights}: {k}" if len(classifiers_) > 1 else k): v
                        for k, v in curve.items()})
         m = report["frames"]

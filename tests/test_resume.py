@@ -1,0 +1,63 @@
+"""Nothing lost on a kill: SIGKILL the long-running scripts mid-run, resume, and get
+exactly what an uninterrupted run writes, with nothing missing and nothing twice.
+(df_CNN.py's kill-and-resume test is in test_training.py, with the other training runs.)"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from conftest import kill_midway, run_script
+
+
+def rows_of(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def inputs(fixtures, tmp_path) -> list:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(300))
+    return [fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4", fixtures / "faces/obama.jpg",
+            bad, fixtures / "videos/short_hamilton_clip.mp4", fixtures / "faces/two_people.jpg",
+            fixtures / "faces/biden.jpg", fixtures / "no_face/skimage_coffee.png"]
+
+
+def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp_path):
+    files = inputs(fixtures, tmp_path)
+    common = ["--frames", "6", "--no-progress", "--all-faces"]
+    whole = run_script("deepfakes_videos.py", *files, *common, "--output", tmp_path / "whole.csv",
+                       "--frames-output", tmp_path / "whole_faces.csv")
+    assert whole.returncode == 0, whole.stderr
+    out, faces = tmp_path / "part.csv", tmp_path / "part_faces.csv"
+    args = ["deepfakes_videos.py", *files, *common, "--output", out, "--frames-output", faces]
+    assert kill_midway(*args, ready=lambda: len(rows_of(out)) >= 2)
+    assert 2 <= len(rows_of(out)) < len(files)  # killed with work left
+    again = run_script(*args, "--resume")
+    assert again.returncode == 0, again.stderr
+    assert out.read_text() == (tmp_path / "whole.csv").read_text()
+    assert faces.read_text() == (tmp_path / "whole_faces.csv").read_text()
+
+
+def test_extract_faces_killed_midway_resumes_to_the_same_crops(fixtures, tmp_path):
+    files = inputs(fixtures, tmp_path)
+    common = ["--frames", "6", "--no-progress", "--all-faces"]
+    whole = run_script("extract_faces.py", *files, *common, "--output", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "part"
+    args = ["extract_faces.py", *files, *common, "--output", out]
+    assert kill_midway(*args, ready=lambda: len(rows_of(out / "sources.csv")) >= 2)
+    assert 2 <= len(rows_of(out / "sources.csv")) < len(files)
+    again = run_script(*args)
+    assert again.returncode == 0, again.stderr
+    for table in ("manifest.csv", "sources.csv"):
+        assert (out / table).read_text() == (tmp_path / "whole" / table).read_text(), table
+    crops = sorted(p.relative_to(out) for p in out.rglob("*.png"))
+    assert crops == sorted(p.relative_to(tmp_path / "whole")
+                           for p in (tmp_path / "whole").rglob("*.png"))
+    assert len(crops) == len(rows_of(out / "manifest.csv"))  # none twice, none left over
+    for c in crops:
+        assert (out / c).read_bytes() == (tmp_path / "whole" / c).read_bytes(), c
+    assert not list(out.rglob(".*.tmp*"))  # the killed run's half-written files are gone
