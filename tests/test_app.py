@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,47 @@ def test_health_and_docs(server):
         assert "/api/v1/analyze" in json.loads(r.read())["paths"]
     with urllib.request.urlopen(server + "/docs") as r:
         assert r.status == 200
+
+
+def test_docs_work_offline_their_assets_come_from_the_service(server):
+    import re
+
+    with urllib.request.urlopen(server + "/docs") as r:
+        page = r.read().decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        assert asset.startswith("/"), f"/docs loads {asset} from elsewhere"  # no CDN
+        with urllib.request.urlopen(server + asset) as r:
+            assert r.status == 200 and len(r.read()) > 100, asset
+    with urllib.request.urlopen(server + "/favicon.ico") as r:
+        assert r.status == 200 and b"<svg" in r.read()
+
+
+def test_weights_list_says_which_are_here_and_which_would_download(server, tmp_path):
+    with urllib.request.urlopen(server + "/api/v1/weights") as r:
+        listed = {w["name"]: w for w in json.loads(r.read())["weights"]}
+    assert listed["meso4-corpus"]["here"] is True  # shipped in weights/
+    assert listed["meso4-df"]["here"] is True  # MESONET_WEIGHTS_DIR (../shared) in the tests
+    # a machine without the authors' files, offline: listed as downloading on first use
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "MESONET_WEIGHTS_DIR"}
+    env.update({"MESONET_CACHE_DIR": str(tmp_path), "MESONET_WEIGHTS_URL": "http://127.0.0.1:9/"})
+    listing = subprocess.run([sys.executable, "zoo.py"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert listing.returncode == 0
+    line = next(ln for ln in listing.stdout.splitlines() if ln.startswith("meso4-df "))
+    assert "not here" in line and "downloads on first use from http://127.0.0.1:9/" in listing.stdout
+    fetch = subprocess.run([sys.executable, "zoo.py", "fetch", "meso4-df"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert fetch.returncode == 2 and "offline?" in fetch.stderr and "zoo.py fetch" in fetch.stderr
+    fetched = subprocess.run([sys.executable, "zoo.py", "fetch"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60, env=os.environ.copy())
+    assert fetched.returncode == 0 and fetched.stdout.count("verified (SHA-256)") == 4
 
 
 def test_image_with_a_face(server, fixtures):

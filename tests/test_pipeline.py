@@ -12,7 +12,7 @@ import pytest
 import faces
 import media
 import pipeline
-from conftest import run_script
+from conftest import ROOT, run_script
 
 
 def test_sampled_frames_are_the_frames_imageio_reads(fixtures):
@@ -235,3 +235,23 @@ def test_extract_faces_writes_crops_and_manifest_and_resumes(fixtures, tmp_path)
     assert "other settings" in other.stderr and "detector=hog" in other.stderr
     with open(tmp_path / "manifest.csv", newline="") as f:
         assert len(list(csv.DictReader(f))) == 7
+
+
+def test_extract_faces_without_arguments_says_what_to_give(tmp_path):
+    proc = run_script(ROOT / "extract_faces.py", cwd=tmp_path)  # no video.mp4 here
+    assert proc.returncode == 2
+    assert "no input given" in proc.stderr and "python extract_faces.py" in proc.stderr
+    assert not list(tmp_path.iterdir())  # no output/ and no .settings.json left behind
+
+
+def test_videos_with_output_still_print_a_line_per_file_and_count_kinds(fixtures, tmp_path):
+    out = tmp_path / "v.csv"
+    proc = run_script("deepfakes_videos.py", fixtures / "videos/short_hamilton_clip.mp4",
+                      fixtures / "faces/obama.jpg", "--frames", "3", "--output", out,
+                      "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if "faces" in ln and "mean" in ln]
+    assert len(lines) == 2 and lines[1].endswith("obama.jpg")
+    assert "Files: 2 (1 image, 1 video)" in proc.stdout
+    with open(out, newline="") as f:
+        assert [r["kind"] for r in csv.DictReader(f)] == ["video", "image"]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import subprocess
+import sys
 
 from conftest import ROOT, run_script
 
@@ -103,3 +106,19 @@ def test_importing_the_library_loads_no_detector_and_changes_no_environment():
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen == {"light": {"changed": [], "keras": False, "dlib": False, "cv2": False},
                     "classifiers": [], "dlib": False, "face_recognition": False}
+
+
+def test_the_python_api_starts_without_tensorflow_info_lines():
+    """`import classifiers` and a first prediction print none of TensorFlow's or XLA's INFO
+    lines (quiet.py), and leave TF_CPP_MIN_LOG_LEVEL as the user had it."""
+    code = ("import os, numpy as np, classifiers\n"
+            "m = classifiers.Meso4(runtime='keras')\n"
+            "m.predict(np.zeros((2, 256, 256, 3), np.uint8))\n"
+            "print('level', os.environ.get('TF_CPP_MIN_LOG_LEVEL'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "I0000" not in proc.stderr and "oneDNN custom operations" not in proc.stderr, proc.stderr
+    assert "XLA service" not in proc.stderr
+    assert proc.stdout.strip().endswith("level None")

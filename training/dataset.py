@@ -276,7 +276,12 @@ class Batches:
         return self.steps
 
     def __getitem__(self, i):
-        rng = np.random.default_rng((self.seed, self.epoch, i))
+        return self.draw(self.epoch, i)
+
+    def draw(self, epoch: int, i: int):
+        """Batch i of an epoch: the same for the same (seed, epoch, i), whatever ran before
+        (so a resumed run draws what an uninterrupted one would)."""
+        rng = np.random.default_rng((self.seed, epoch, i))
         m = self.mix
         parts_x, parts_y = [], []
         if m.reals:
@@ -297,8 +302,13 @@ class Batches:
         self.epoch += 1
 
 
-def as_keras_dataset(batches: Batches, workers: int = 2):
-    """A keras.utils.PyDataset over `batches` (worker threads assemble the batches)."""
+def as_keras_dataset(batches: Batches, workers: int = 2, epochs: int | None = None):
+    """A keras.utils.PyDataset over `batches` (worker threads assemble the batches).
+
+    With `epochs`, one long dataset of that many epochs from `batches.epoch` on, item k
+    being batch k % steps of epoch batches.epoch + k // steps: fit it with
+    steps_per_epoch=len(batches). Every batch is then fixed by its place in the run, not
+    by when the workers prefetched it across an epoch's end."""
     import keras
 
     class _Dataset(keras.utils.PyDataset):
@@ -306,12 +316,15 @@ def as_keras_dataset(batches: Batches, workers: int = 2):
             super().__init__(workers=workers, use_multiprocessing=False)
 
         def __len__(self):
-            return len(batches)
+            return len(batches) * (epochs or 1)
 
         def __getitem__(self, i):
-            return batches[i]
+            if epochs is None:
+                return batches[i]
+            return batches.draw(batches.epoch + i // len(batches), i % len(batches))
 
         def on_epoch_end(self):
-            batches.on_epoch_end()
+            if epochs is None:
+                batches.on_epoch_end()
 
     return _Dataset()

@@ -343,12 +343,16 @@ def build_training_model(args, precision: str):
     return base, model
 
 
-def resume(args, paths, base, model):
-    """(base, model, initial epoch, best val AUC): from the saved state when there is one."""
+def resume(args, paths, base, model, steps: int):
+    """(base, model, initial epoch, best val AUC): from the saved state when there is one.
+
+    The state's step count says how many epochs it holds: history rows beyond them (an
+    epoch logged, then killed before its state was saved) are dropped, so no epoch is
+    counted twice or skipped."""
     import keras
 
     if args.restart or not (paths["state"].exists() and paths["history"].exists()):
-        if args.restart and paths["history"].exists():
+        if paths["history"].exists():  # a restart, or a run killed before its first state
             paths["history"].unlink()
         return base, model, 0, -math.inf
     saved = json.loads(paths["settings"].read_text()) if paths["settings"].exists() else {}
@@ -361,10 +365,38 @@ def resume(args, paths, base, model):
     base = model.get_layer(base.name)
     with open(paths["history"], newline="") as f:
         rows = list(csv.DictReader(f))
+    done = int(keras.ops.convert_to_numpy(model.optimizer.iterations)) // steps
+    if len(rows) > done:
+        from outputs import atomic_write_text, csv_text
+
+        logger.info("History had %d epochs, the state %d: the rest is done again",
+                    len(rows), done)
+        rows = rows[:done]
+        atomic_write_text(paths["history"], csv_text(rows, list(rows[0]) if rows else []))
     best = max((float(r["val_auc"]) for r in rows), default=-math.inf)
     logger.info("Resuming %s after epoch %d (best val AUC %.4f)", paths["state"], len(rows),
                 best)
     return base, model, len(rows), best
+
+
+def reseed_dropout_callback(model, seed: int):
+    """Each epoch's dropout masks from (seed, epoch), not from a generator state that the
+    saved training state does not hold: a resumed run draws what an uninterrupted run
+    would have drawn."""
+    import keras
+    import numpy as np
+
+    generators = [layer.seed_generator for layer in model._flatten_layers()
+                  if isinstance(getattr(layer, "seed_generator", None),
+                                keras.random.SeedGenerator)]
+
+    class ReseedDropout(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            for k, generator in enumerate(generators):
+                state = np.array([seed * 1_000_003 + k, epoch], dtype=generator.state.dtype)
+                generator.state.assign(state)
+
+    return ReseedDropout()
 
 
 def keep_best_callback(paths, base, model, settings, best):
@@ -426,7 +458,7 @@ def main(argv=None) -> int:
                          "left_out": {"training": train.counts, "validation": val.counts},
                          "groups": sorted(set(train.groups.tolist())),
                          "labels": {"df": 0, "real": 1}})
-        base, model, initial_epoch, best = resume(args, paths, base, model)
+        base, model, initial_epoch, best = resume(args, paths, base, model, steps)
         mix = Mix(args.batch_size, bool(args.synthesize_fakes), args.keep_collected_fakes)
         batches = Batches(train, args.batch_size, mix, pool, args.seed, steps,
                           augment=None if args.no_augment else Augmentation())
@@ -436,10 +468,13 @@ def main(argv=None) -> int:
     atomic_write_text(paths["settings"], json.dumps(settings, indent=1) + "\n")
     batches.epoch = initial_epoch  # a resumed run draws new batches, not the first ones again
     started = time.time()
-    model.fit(as_keras_dataset(batches), epochs=args.epochs, initial_epoch=initial_epoch,
+    model.fit(as_keras_dataset(batches, epochs=max(1, args.epochs - initial_epoch)),
+              steps_per_epoch=len(batches), epochs=args.epochs, initial_epoch=initial_epoch,
+              shuffle=False,  # batches are random draws already; Keras' shuffle is unseeded
               validation_data=(val.x, val.y), validation_batch_size=128,
               verbose=1 if progress else 2,
-              callbacks=[keras.callbacks.CSVLogger(paths["history"], append=True),
+              callbacks=[reseed_dropout_callback(model, args.seed),
+                         keras.callbacks.CSVLogger(paths["history"], append=True),
                          keep_best_callback(paths, base, model, settings, best)])
     elapsed = time.time() - started
     done = args.epochs - initial_epoch
