@@ -66,6 +66,20 @@ def printable_names(folder: Path, entries) -> set[str]:
     return {printable(folder / e.name) for e in entries}
 
 
+def batch_rows(args, table: Path, key: str, expected: set[str]) -> list[dict]:
+    """Run a batch script over the corpus: no crash, one row per file, named as expected,
+    each error with a reason; its rows."""
+    proc = run_script(*args, "--no-progress", timeout=1800)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    rows = read_rows(table)
+    assert {r[key] for r in rows} == expected and len(rows) == len(expected)
+    for r in rows:
+        if r["error"]:
+            check_reason(r[key], r["error"])
+    return rows
+
+
 def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int | None) -> dict:
     """Run them all over the corpus in `folder`; the counts, for the report."""
     listed = media_files(entries)
@@ -112,29 +126,15 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
                                       .most_common())
 
     # images: the CSV is written even with names that are not UTF-8
-    imgs = run_script("deepfakes_images.py", folder, "--output", work / "images.csv",
-                      "--no-progress", timeout=1800)
-    assert imgs.returncode in (0, 1), imgs.stderr[-3000:]
-    assert "Traceback" not in imgs.stderr
-    rows = read_rows(work / "images.csv")
-    assert {r["path"] for r in rows} == printable_names(folder, images)
-    for r in rows:
-        assert bool(r["p_real"]) != bool(r["error"]), r
-        if r["error"]:
-            check_reason(r["path"], r["error"])
+    rows = batch_rows(["deepfakes_images.py", folder, "--output", work / "images.csv"],
+                      work / "images.csv", "path", printable_names(folder, images))
+    assert all(bool(r["p_real"]) != bool(r["error"]) for r in rows)
     report["images"] = {"rows": len(rows), "errors": sum(bool(r["error"]) for r in rows)}
 
     # extraction: one sources.csv row per file, crops only of files that have faces
     crops = work / "crops"
-    ext = run_script("extract_faces.py", folder, "--frames", "4", "--output", crops,
-                     "--no-progress", timeout=1800)
-    assert ext.returncode in (0, 1), ext.stderr[-3000:]
-    assert "Traceback" not in ext.stderr
-    rows = read_rows(crops / "sources.csv")
-    assert {r["source"] for r in rows} == printable_names(folder, listed)
-    for r in rows:
-        if r["error"]:
-            check_reason(r["source"], r["error"])
+    rows = batch_rows(["extract_faces.py", folder, "--frames", "4", "--output", crops],
+                      crops / "sources.csv", "source", printable_names(folder, listed))
     manifest = read_rows(crops / "manifest.csv")
     assert {r["source"] for r in manifest} == {r["source"] for r in rows if int(r["n_faces"])}
     report["extract"] = {"rows": len(rows), "errors": sum(bool(r["error"]) for r in rows),

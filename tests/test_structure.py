@@ -122,3 +122,13 @@ def test_the_python_api_starts_without_tensorflow_info_lines():
     assert "I0000" not in proc.stderr and "oneDNN custom operations" not in proc.stderr, proc.stderr
     assert "XLA service" not in proc.stderr
     assert proc.stdout.strip().endswith("level None")
+
+
+def test_setup_refuses_a_python_it_cannot_use_with_the_reason(tmp_path):
+    fake = tmp_path / "python9"
+    fake.write_text("#!/bin/sh\nexit 1\n")  # any interpreter that is not 3.10-3.12
+    fake.chmod(0o755)
+    proc = subprocess.run(["bash", str(ROOT / "setup.sh")], env={**os.environ, "PYTHON": str(fake)},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "is not Python 3.10-3.12" in proc.stderr
