@@ -153,3 +153,31 @@ def test_an_unwritable_output_is_refused_before_any_work(corpus, tmp_path):
     blocker.write_text("x")
     proc = run_script("score_corpus.py", corpus, "--output", blocker / "out", "--ray", "local")
     assert proc.returncode == 2 and "out" in proc.stderr
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_nothing_is_lost(cluster, corpus, single,
+                                                                 tmp_path):
+    """SIGKILL one scoring actor's process while the job runs: Ray restarts the actor and
+    retries its files (max_restarts, max_task_retries), and the result is complete."""
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, *map(str, score(cluster, corpus, out))],
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    killed, deadline = None, time.time() + 300
+    while killed is None and time.time() < deadline and proc.poll() is None:
+        if list((out / "videos").glob("part-*.csv")):
+            found = subprocess.run(["pgrep", "-f", "MapWorker"], capture_output=True, text=True)
+            pids = [int(p) for p in found.stdout.split()]
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed = pids[0]
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert killed is not None, "no actor process was found to kill"
+    assert proc.returncode == 0, stderr[-3000:]
+    videos, faces = single
+    same_rows(rows_of(out / "videos.csv"), videos, "video")
+    same_rows(rows_of(out / "faces.csv"), faces, "source")
