@@ -18,6 +18,7 @@ from conftest import free_port, kill_midway, run_script
 
 pytest.importorskip("ray", reason="Ray is installed by `bash setup.sh --test` "
                                   "(requirements-ray.txt)")
+pytestmark = pytest.mark.slow  # a real cluster: about 20 s to start, a minute of jobs
 RAY = Path(sys.executable).with_name("ray")
 SCORES = ("mean_p_real", "vote_real", "p_real_std", "p_real_iqr")
 
