@@ -121,13 +121,9 @@ def _pil_reason(e: BaseException) -> str:
 def open_image(path):
     """Open an image with PIL, with a clear MediaError for every way it can fail; images
     that declare more than MAX_IMAGE_PIXELS are refused before any pixel is decoded."""
-    from PIL import UnidentifiedImageError
-
     path = _check_file(path)
     try:
         img = _pil_open(path)
-    except UnidentifiedImageError:
-        raise MediaError(path, "not an image (unknown or unsupported format)") from None
     except MediaError:
         raise
     except Exception as e:
