@@ -144,9 +144,12 @@ def _pil_open(path):
     None when the file is none of PIL_FORMATS."""
     import warnings
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageFile, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS // 2  # PIL refuses at twice this, we at once
+    # a truncated image is an error, not a grey-filled picture: face_recognition sets this
+    # flag to True for the whole process when it is imported
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:

@@ -193,8 +193,12 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
     return report
 
 
-def show(report: dict) -> None:
-    print("\nmalformed-input corpus:", json.dumps(report, indent=1))
+def show(report: dict, name: str) -> None:
+    """Print the counts, and keep them in output/ (the README quotes the full run's)."""
+    text = json.dumps(report, indent=1)
+    print("\nmalformed-input corpus:", text)
+    (ROOT / "output").mkdir(exist_ok=True)
+    (ROOT / "output" / f"malformed_{name}.json").write_text(text + "\n")
 
 
 def test_bad_input_never_stops_a_batch_sample(sample_corpus, tmp_path):
@@ -202,7 +206,7 @@ def test_bad_input_never_stops_a_batch_sample(sample_corpus, tmp_path):
     assert {e.kind for e in entries} >= {"truncated", "bit_flip", "shuffled_header",
                                          "zero_bytes", "wrong_content", "polyglot",
                                          "huge_declared", "odd_name", "symlink", "good"}
-    show(check_every_entry_point(folder, entries, tmp_path, api_sample=40))
+    show(check_every_entry_point(folder, entries, tmp_path, api_sample=40), "sample")
 
 
 @pytest.mark.slow
@@ -210,7 +214,7 @@ def test_bad_input_never_stops_a_batch_over_a_thousand_files(tmp_path_factory, f
                                                              tmp_path):
     folder, entries = corpus(tmp_path_factory, fixtures, None)
     assert len(entries) >= 1000
-    show(check_every_entry_point(folder, entries, tmp_path, api_sample=None))
+    show(check_every_entry_point(folder, entries, tmp_path, api_sample=None), "full")
 
 
 def test_the_corpus_is_the_same_every_time(tmp_path, fixtures):

@@ -189,9 +189,9 @@ def test_deepfakes_videos_batch_goes_on_and_writes_everything(bad_media, fixture
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as f:
         rows = {r["video"].split("/")[-1]: r for r in csv.DictReader(f)}
-    assert list(next(iter(rows.values())))[:9] == [
-        "video", "n_frames_sampled", "n_faces", "n_tracks", "mean_p_real", "vote_real",
-        "p_real_std", "p_real_iqr", "prediction"]
+    assert list(next(iter(rows.values())))[:11] == [
+        "video", "path_bytes", "kind", "n_frames_sampled", "n_faces", "n_tracks", "mean_p_real",
+        "vote_real", "p_real_std", "p_real_iqr", "prediction"]
     assert rows["good.mp4"]["prediction"] == "real" and rows["good.mp4"]["n_faces"] == "8"
     assert 0 <= float(rows["good.mp4"]["p_real_std"]) <= 0.5  # the faces' scores agree or not
     assert rows["skimage_coffee.png"]["prediction"] == "no_face"
