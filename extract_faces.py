@@ -16,7 +16,6 @@ made two ways); a file that fails is reported and the rest go on.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import sys
@@ -38,14 +37,10 @@ def manifest_columns() -> list[str]:
 
 def crop_folder_name(source: Path) -> str:
     """A folder per source, named after it (cleaned and shortened when odd or long), with
-    a short hash so that a/x.mp4 and b/x.mp4 differ."""
-    import os
+    a short hash of its path so that a/x.mp4 and b/x.mp4 differ."""
+    from outputs import safe_name
 
-    from outputs import _UNSAFE, printable
-
-    digest = hashlib.sha1(os.fsencode(os.path.abspath(source))).hexdigest()[:8]
-    stem = _UNSAFE.sub("_", Path(printable(source)).stem).lstrip("-.")[:80]
-    return f"{stem}_{digest}"
+    return safe_name(source, always_hash=True)
 
 
 def read_manifest(path: Path) -> list[dict]:

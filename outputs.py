@@ -52,12 +52,13 @@ def name_fields(path, key: str) -> dict:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
-def safe_name(path, max_len: int = 80) -> str:
+def safe_name(path, max_len: int = 80, always_hash: bool = False) -> str:
     """A file-name stem for what we write about `path`: its own stem when that is plain and
     short, else a cleaned, shortened stem and a hash of the full path (so that odd, long or
     undecodable names, and names that start with a dash, still give distinct, valid files)."""
     stem = Path(printable(path)).stem
-    if _UNSAFE.search(stem) is None and len(stem) <= max_len and not stem.startswith(("-", ".")):
+    if not always_hash and _UNSAFE.search(stem) is None and len(stem) <= max_len \
+            and not stem.startswith(("-", ".")):
         return stem
     digest = hashlib.sha1(os.fsencode(os.path.abspath(path))).hexdigest()[:8]
     return f"{_UNSAFE.sub('_', stem).lstrip('-.')[:max_len]}_{digest}"
