@@ -441,6 +441,7 @@ CLASSIFIERS = {"meso4": Meso4, "mesoinception4": MesoInception4, "meso1": Meso1}
 def load_classifier(model: str | None = None, weights=None, runtime: str = "auto",
                     precision: str = "float32") -> Classifier:
     """A classifier with weights loaded; the architecture follows the weights when known.
+    For a combination's name, a scoring.Combination of its members (scoring only).
 
     weights: a name ('meso4-df', 'meso4-corpus', ...), a path, or a zoo.WeightsRecord.
     runtime: 'auto' (ONNX Runtime on a CPU, the jitted Keras path on a GPU; see
@@ -450,6 +451,12 @@ def load_classifier(model: str | None = None, weights=None, runtime: str = "auto
     """
     record = zoo.resolve(weights) if weights is not None else None
     arch = record.architecture if record is not None else None
+    if arch == zoo.COMBINATION:
+        import scoring
+
+        spec = zoo.combination(record.name)
+        return scoring.Combination(record.name, [load_classifier(model, m, runtime, precision)
+                                                 for m in spec["members"]], spec["rule"])
     model = model or arch or "meso4"
     if model not in CLASSIFIERS:
         raise ValueError(f"Unknown model {model!r}; known models: {', '.join(CLASSIFIERS)}")

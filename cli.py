@@ -137,6 +137,13 @@ def load_scorer(weights, model: str | None = None, runtime: str = "auto"):
     import zoo
 
     record = zoo.resolve(weights)
+    if record.architecture == zoo.COMBINATION:
+        spec = zoo.combination(record.name)
+        members = [load_scorer(m, None, runtime) for m in spec["members"]]
+        if model and any(m.model.name != model for m in members):
+            raise ValueError(f"Weights {weights!r} combine "
+                             f"{', '.join(m.model.name for m in members)}, not only {model}")
+        return scoring.Combination(record.name, members, spec["rule"])
     if model and record.architecture and model != record.architecture:
         raise ValueError(f"Weights {weights!r} are for {record.architecture}, not {model}")
     cached = scoring.cached_classifier(record, runtime)

@@ -19,7 +19,8 @@ activation  the paper's visualisation (Afchar et al. 2018, section 5): the mean 
 
 Works on the TensorFlow and JAX backends, for the project's and the authors' weights. A
 classifier scoring through ONNX Runtime has no gradients: its Keras model is loaded from
-the same weights (classifiers.load_classifier), so the map explains the same network.
+the same weights (classifiers.load_classifier), so the map explains the same network. A
+combination's face is explained by the member whose P(real) was taken.
 """
 
 from __future__ import annotations
@@ -119,6 +120,14 @@ def explain(classifier, faces, method: str = "gradcam", layer: str | None = None
     if method not in METHODS:
         raise ValueError(f"Unknown explanation {method!r}; known: {', '.join(METHODS)}")
     x = check_faces(faces)
+    if hasattr(classifier, "deciding_member"):
+        # a combination: each face is explained by the member whose P(real) was taken
+        maps = np.zeros(x.shape[:3], np.float32)
+        decided = classifier.deciding_member(x)
+        for i, member in enumerate(classifier.members):
+            if (decided == i).any():
+                maps[decided == i] = explain(member, x[decided == i], method, layer, batch_size)
+        return maps
     if x.dtype == np.uint8:
         x = x.astype(np.float32) / 255.0
     model = _keras_model(classifier)

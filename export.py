@@ -32,6 +32,10 @@ def main(argv=None) -> int:
     from scoring import to_onnx
 
     clf = load_classifier(args.model, args.weights, runtime="keras")
+    if hasattr(clf, "members"):
+        members = ", ".join(str(m.weights) for m in clf.members)
+        raise ValueError(f"Weights {args.weights} combine {members}: export each of them; "
+                         "the rule (the lowest P(real)) is one line")
     proto = to_onnx(clf.model)
     with atomic_path(args.output) as tmp:
         tmp.write_bytes(proto.SerializeToString())

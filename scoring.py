@@ -316,3 +316,47 @@ class OnnxClassifier:
     get_accuracy = fit
 
 
+
+
+class Combination:
+    """Several weights scoring the same faces as one: P(real) is the lowest of theirs, so a
+    face that any member calls forged is called forged (specialists for different forgery
+    families combined; weights/README.md). Made by `cli.load_scorer` and
+    `classifiers.load_classifier` for a combination name (`weights/NAME.combination.json`).
+
+    members: the member scorers, each with `predict`, `weights` and `model.name`.
+    """
+
+    RULES = ("min",)
+
+    def __init__(self, name: str, members: list, rule: str = "min"):
+        from types import SimpleNamespace
+
+        if rule not in self.RULES:
+            raise ValueError(f"Combination {name}: unknown rule {rule!r}; known: "
+                             f"{', '.join(self.RULES)}")
+        if len(members) < 2:
+            raise ValueError(f"Combination {name} needs at least two members")
+        self.weights, self.members, self.rule = name, list(members), rule
+        self.model = SimpleNamespace(
+            name=f"{rule}({', '.join(m.model.name for m in self.members)})")
+        runtimes = {getattr(m, "runtime", None) for m in self.members}
+        self.runtime = runtimes.pop() if len(runtimes) == 1 else "mixed"
+
+    def member_scores(self, x) -> np.ndarray:
+        """Each member's P(real), shape (members, N, 1)."""
+        x = check_faces(x)
+        return np.stack([np.asarray(m.predict(x), np.float32) for m in self.members])
+
+    def predict(self, x) -> np.ndarray:
+        """P(real) of each face, shape (N, 1): the lowest member's; 0 = forged, 1 = real."""
+        return self.member_scores(x).min(axis=0)
+
+    def deciding_member(self, x) -> np.ndarray:
+        """For each face, the index of the member whose P(real) was taken."""
+        return self.member_scores(x)[:, :, 0].argmin(axis=0)
+
+    def fit(self, x, y):
+        raise NotImplementedError("A combination is not trained: train its members")
+
+    get_accuracy = fit

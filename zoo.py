@@ -48,6 +48,9 @@ ORIGINAL_WEIGHTS = {
 }
 
 PROJECT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: the `architecture` of a combination's record (scoring.Combination), and its file's ending
+COMBINATION = "combination"
+COMBINATION_SUFFIX = ".combination.json"
 
 #: what the scripts use when no --weights is given: the project's own Meso4, which beats
 #: the authors' weights on the project's validation split (weights/meso4-corpus.md);
@@ -76,9 +79,47 @@ def project_weights() -> dict[str, Path]:
             for p in sorted(PROJECT_WEIGHTS_DIR.glob("*.weights.h5"))}
 
 
+def project_combinations() -> dict[str, Path]:
+    """Combinations the project ships in weights/ (NAME.combination.json: members, rule,
+    trained_on): name -> file."""
+    return {p.name[: -len(COMBINATION_SUFFIX)]: p
+            for p in sorted(PROJECT_WEIGHTS_DIR.glob("*" + COMBINATION_SUFFIX))}
+
+
+def _combination_file(name) -> Path | None:
+    key = str(name)
+    if key in project_combinations():
+        return project_combinations()[key]
+    if key.endswith(COMBINATION_SUFFIX) and Path(key).expanduser().is_file():
+        return Path(key).expanduser()
+    return None
+
+
+def combination(name) -> dict:
+    """A combination's definition, by name (weights/NAME.combination.json) or by the path of
+    such a file: {'members': [weights names], 'rule': 'min', 'trained_on': words}."""
+    import json
+
+    path = _combination_file(name)
+    if path is None:
+        raise ValueError(f"Unknown combination {str(name)!r}: give a {COMBINATION_SUFFIX} file "
+                         f"or one of {', '.join(project_combinations()) or 'none shipped'}")
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        members, rule = [str(m) for m in spec["members"]], str(spec.get("rule", "min"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"Combination file {path} is not valid: {e}") from None
+    unknown = [m for m in members if m not in ORIGINAL_WEIGHTS and m not in project_weights()]
+    if unknown or len(members) < 2:
+        raise ValueError(f"Combination file {path}: 'members' must name two or more weights "
+                         f"({', '.join(available_weights())}); unknown: "
+                         f"{', '.join(unknown) or 'none'}")
+    return {"members": members, "rule": rule, "trained_on": str(spec.get("trained_on", ""))}
+
+
 def available_weights() -> list[str]:
     """Every weights name `resolve` understands."""
-    return sorted(project_weights()) + list(ORIGINAL_WEIGHTS)
+    return sorted(project_weights()) + sorted(project_combinations()) + list(ORIGINAL_WEIGHTS)
 
 
 @dataclass(frozen=True)
@@ -106,6 +147,11 @@ def trained_on(name) -> str:
     name = str(name)
     if name in ORIGINAL_WEIGHTS:
         return ORIGINAL_WEIGHTS[name][3]
+    if _combination_file(name) is not None:
+        spec = combination(name)
+        card = f" (model card: weights/{name}.md)" if name in project_combinations() else ""
+        return (f"the lower P(real) of {' and '.join(spec['members'])}"
+                f"{': ' + spec['trained_on'] if spec['trained_on'] else ''}{card}")
     if name in project_weights():
         return (f"this project's corpus of face swaps, GAN faces and splices "
                 f"(model card: weights/{name}.md)")
@@ -167,6 +213,11 @@ def where(name) -> tuple[bool, str]:
                        f"weights/ or {cache_dir()}): downloads on first use from {url}")
     if name in project_weights():
         return True, str(project_weights()[name])
+    if _combination_file(name) is not None:
+        missing = [m for m in combination(name)["members"] if not where(m)[0]]
+        path = _combination_file(name)
+        return (not missing, f"{path}; members not here yet: {', '.join(missing)}" if missing
+                else str(path))
     return Path(name).is_file(), name
 
 
@@ -207,6 +258,11 @@ def resolve(name_or_path) -> WeightsRecord:
     if key in ORIGINAL_WEIGHTS:
         arch, _, sha256, _ = ORIGINAL_WEIGHTS[key]
         return WeightsRecord(key, _original_file(key), arch, trained_on(key), sha256, "original")
+    path = _combination_file(key)
+    if path is not None:
+        combination(key)  # a bad file fails here, naming itself
+        return WeightsRecord(key, path, COMBINATION, trained_on(key), sha256_of(path),
+                             "project" if key in project_combinations() else "file")
     shipped = project_weights()
     if key in shipped:
         path, origin = shipped[key], "project"

@@ -333,10 +333,10 @@ def test_prepared_corpus_lists_families_and_landmarks_and_resumes(tiny_corpus):
 
 
 def test_evaluate_reports_each_family_and_left_out_source(tiny_corpus, tmp_path):
-    report = tmp_path / "families.json"
+    report, scores = tmp_path / "families.json", tmp_path / "scores.csv"
     proc = run_script("training/evaluate.py", tiny_corpus, "--weights", "meso4-corpus",
                       "--left-out", "dfdc_icpr", "sadtalker", "hdtf", "photos", "lp",
-                      "--table", "--output", report, "--no-progress")
+                      "--table", "--output", report, "--scores", scores, "--no-progress")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(report.read_text())
     families = result["families"]
@@ -348,6 +348,18 @@ def test_evaluate_reports_each_family_and_left_out_source(tiny_corpus, tmp_path)
     assert result["frames"]["n"] == n_real + families["swap"]["n_fake"] + \
         families["reenactment"]["n_fake"]
     assert result["sources"]["dfdc_icpr"]["n_fake"] == families["swap"]["n_fake"]
+    # --scores: every face once, with its group, family and label; the report's AUCs
+    # come back from those scores
+    from sklearn.metrics import roc_auc_score
+
+    with open(scores, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len({r["crop"] for r in rows}) == result["frames"]["n"]
+    y = np.array([int(r["label"]) for r in rows])
+    p = np.array([float(r["p_real meso4-corpus"]) for r in rows])
+    assert roc_auc_score(y, p) == pytest.approx(result["frames"]["auc"], abs=1e-6)
+    swap = np.array([r["family"] in ("swap", "real") for r in rows])
+    assert roc_auc_score(y[swap], p[swap]) == pytest.approx(families["swap"]["auc"], abs=1e-6)
     table = proc.stdout
     assert "| weights | all | reenactment | swap | real passed |" in table
     assert f"| `meso4-corpus` | {result['frames']['auc']:.3f} | " \

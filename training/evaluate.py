@@ -23,7 +23,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import numpy as np  # noqa: E402
 
-from outputs import atomic_write_text, check_output_path  # noqa: E402
+from outputs import atomic_write_text, check_output_path, write_results  # noqa: E402
 
 import cli  # noqa: E402
 from contract import P_REAL_MEANING, label_from_path  # noqa: E402
@@ -194,7 +194,10 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
                 "groups": list(LEFT_OUT_SOURCES.get(source, [source])),
                 **metrics(y[sel], p[sel], threshold),
                 "families": family_metrics(y[sel], p[sel], families[sel], threshold)}
-    return report, {"faces": (y, p)}
+    scores = [{"crop": printable(files[i]), "group": g, "family": fam, "label": int(label),
+               "p_real": float(score)}
+              for i, g, fam, label, score in zip(keep, groups, families, y, p)]
+    return report, {"faces": (y, p)}, scores
 
 
 def evaluate_videos(folder: Path, classifier, frames: int, threshold: float, progress: bool):
@@ -259,6 +262,8 @@ def main(argv=None) -> int:
                         "fairly with weights trained on those sources' training split)")
     p.add_argument("--output", help="JSON report (default: print it)")
     p.add_argument("--roc", help="ROC curve PNG")
+    p.add_argument("--scores", help="CSV of every face's P(real) under each weights (crops "
+                                    "only), for your own curves or combinations")
     p.add_argument("--table", action="store_true",
                    help="print a Markdown table comparing the weights (frame level)")
     p.add_argument("--calibrate", action="store_true",
@@ -269,8 +274,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     cli.setup_logging()
     try:
-        if args.output:
-            check_output_path(args.output)
+        if args.videos and args.scores:
+            raise ValueError("--scores lists crops; for videos use --output (per-video means)")
+        for path in (args.output, args.scores):
+            check_output_path(path)
         classifiers_ = {w: load_any(args.model, w) for w in args.weights}
     except (ValueError, OSError) as e:
         logger.error("%s", e)
@@ -282,16 +289,21 @@ def main(argv=None) -> int:
     if args.left_out:
         sources = [s for name in args.left_out
                    for s in (CROSS_SOURCE if name == "cross-source" else [name])]
-    reports, curves = {}, {}
+    reports, curves, per_face = {}, {}, {}
     for weights, classifier in classifiers_.items():
         try:
             if args.videos:
                 report, curve = evaluate_videos(folder, classifier, args.frames, args.threshold,
                                                 not args.no_progress)
             else:
-                report, curve = evaluate_crops(folder, classifier, args.batch_size,
-                                               args.threshold, not args.no_progress,
-                                               args.exclude_groups, sources, args.splits)
+                report, curve, scores = evaluate_crops(folder, classifier, args.batch_size,
+                                                       args.threshold, not args.no_progress,
+                                                       args.exclude_groups, sources,
+                                                       args.splits)
+                for row in scores:
+                    per_face.setdefault(row["crop"], {k: v for k, v in row.items()
+                                                      if k != "p_real"})[
+                        f"p_real {weights}"] = row["p_real"]
         except (ValueError, OSError) as e:
             logger.error("%s", e)
             return 2
@@ -304,6 +316,11 @@ def main(argv=None) -> int:
         print(f"{weights}: {m['n']} faces, accuracy {m['accuracy']:.4f}, AUC "
               f"{m.get('auc', float('nan')):.4f}, EER {m.get('eer', float('nan')):.4f}",
               file=sys.stderr)
+    if args.scores:
+        write_results(args.scores, list(per_face.values()),
+                      ["crop", "group", "family", "label"] + [f"p_real {w}" for w in args.weights],
+                      {"data": str(folder), "weights": [str(w) for w in args.weights],
+                       "p_real_meaning": P_REAL_MEANING})
     if args.calibrate:
         calibrate(reports, curves, folder, args.threshold)
     result = reports[args.weights[0]] if len(reports) == 1 else reports
@@ -393,7 +410,7 @@ def load_any(model: str | None, weights: str):
 
     record = zoo.resolve(weights)
     arch = record.architecture or model
-    if arch is None or arch in cli.ARCHITECTURES:
+    if arch is None or arch in cli.ARCHITECTURES or arch == zoo.COMBINATION:
         return cli.load_scorer(record, model)
     import baselines
     import classifiers

@@ -1,0 +1,116 @@
+"""Combinations of weights (`NAME.combination.json`): the lower P(real) of real networks,
+by name or by file, through the library, the scripts, the explanations and bad files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_script
+
+MEMBERS = ["meso4-corpus", "meso4-df"]
+
+
+@pytest.fixture(scope="module")
+def combo_file(tmp_path_factory, reference):
+    path = tmp_path_factory.mktemp("combo") / "corpus-and-df.combination.json"
+    path.write_text(json.dumps({"members": MEMBERS, "rule": "min",
+                                "trained_on": "a test of the rule"}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def faces(reference, face):
+    import media
+
+    names = ["real/real00240.jpg", "real/real00772.jpg", "df/df00204.jpg", "df/df01254.jpg"]
+    crops = [np.asarray(media.load_face_crop(reference / "test_images" / n)) for n in names]
+    return np.stack(crops + [face[0]])
+
+
+def test_a_combination_scores_the_lowest_p_real_of_its_members(combo_file, faces):
+    import classifiers
+    import cli
+    import zoo
+
+    members = [classifiers.load_classifier(weights=m, runtime="keras") for m in MEMBERS]
+    scores = np.concatenate([m.predict(faces) for m in members], axis=1)
+    # the members disagree on these faces, so the rule matters
+    assert np.abs(scores[:, 0] - scores[:, 1]).max() > 0.05
+    for combo in (classifiers.load_classifier(weights=str(combo_file), runtime="keras"),
+                  cli.load_scorer(str(combo_file), runtime="keras")):
+        assert type(combo).__name__ == "Combination"
+        np.testing.assert_allclose(combo.predict(faces)[:, 0], scores.min(axis=1), atol=1e-6)
+        np.testing.assert_array_equal(combo.deciding_member(faces), scores.argmin(axis=1))
+        assert combo.weights == str(combo_file) and combo.model.name == "min(meso4, meso4)"
+    record = zoo.resolve(str(combo_file))
+    assert record.architecture == zoo.COMBINATION and record.origin == "file"
+    assert zoo.trained_on(str(combo_file)) == \
+        "the lower P(real) of meso4-corpus and meso4-df: a test of the rule"
+    assert zoo.where(str(combo_file)) == (True, str(combo_file))
+
+
+def test_a_combination_face_is_explained_by_the_member_that_decided(combo_file, faces):
+    import classifiers
+    from explain import explain
+
+    combo = classifiers.load_classifier(weights=str(combo_file), runtime="keras")
+    decided = combo.deciding_member(faces)
+    maps = explain(combo, faces)
+    assert maps.shape == (len(faces), 256, 256) and np.isfinite(maps).all()
+    for i, member in enumerate(combo.members):
+        if (decided == i).any():
+            np.testing.assert_allclose(maps[decided == i], explain(member, faces[decided == i]),
+                                       atol=1e-6)
+
+
+def test_scripts_take_a_combination_and_name_it(combo_file, reference, tmp_path):
+    out = tmp_path / "scores.csv"
+    proc = run_script("deepfakes_images.py", reference / "test_images", "--weights", combo_file,
+                      "--output", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["weights"] for r in rows} == {str(combo_file)}
+    combined = {r["path"]: float(r["p_real"]) for r in rows}
+    lowest = {}
+    for member in MEMBERS:
+        member_out = tmp_path / f"{member}.csv"
+        assert run_script("deepfakes_images.py", reference / "test_images", "--weights", member,
+                          "--output", member_out, "--no-progress").returncode == 0
+        with open(member_out, newline="") as f:
+            for r in csv.DictReader(f):
+                lowest[r["path"]] = min(lowest.get(r["path"], 1.0), float(r["p_real"]))
+    assert combined.keys() == lowest.keys() and len(combined) >= 4
+    for path, p in combined.items():
+        assert p == pytest.approx(lowest[path], abs=1e-5), path
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not valid"),
+    (json.dumps({"rule": "min"}), "is not valid"),
+    (json.dumps({"members": ["meso4-df"]}), "two or more"),
+    (json.dumps({"members": ["meso4-df", "meso9-nothing"]}), "unknown: meso9-nothing"),
+])
+def test_a_bad_combination_file_is_refused_naming_it(tmp_path, content, message):
+    import zoo
+
+    bad = tmp_path / "bad.combination.json"
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=message) as e:
+        zoo.resolve(str(bad))
+    assert str(bad) in str(e.value)
+    proc = run_script("deepfakes_images.py", "--weights", bad)
+    assert proc.returncode != 0 and str(bad) in proc.stderr and message in proc.stderr
+
+
+def test_a_combination_rule_must_be_known():
+    from scoring import Combination
+
+    with pytest.raises(ValueError, match="unknown rule 'mean'"):
+        Combination("x", [object(), object()], "mean")
+    with pytest.raises(ValueError, match="at least two members"):
+        Combination("x", [object()])
