@@ -97,7 +97,7 @@ def _combination_file(name) -> Path | None:
 
 def combination(name) -> dict:
     """A combination's definition, by name (weights/NAME.combination.json) or by the path of
-    such a file: {'members': [weights names], 'rule': 'min', 'trained_on': words}."""
+    such a file: {'members': [weights names or files], 'rule': 'min', 'trained_on': words}."""
     import json
 
     path = _combination_file(name)
@@ -109,10 +109,14 @@ def combination(name) -> dict:
         members, rule = [str(m) for m in spec["members"]], str(spec.get("rule", "min"))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"Combination file {path} is not valid: {e}") from None
-    unknown = [m for m in members if m not in ORIGINAL_WEIGHTS and m not in project_weights()]
+    # a member is a weights name, or a weights file (a relative path: from the file's folder)
+    members = [m if m in ORIGINAL_WEIGHTS or m in project_weights()
+               else str((path.parent / Path(m).expanduser())) for m in members]
+    unknown = [m for m in members if m not in ORIGINAL_WEIGHTS and m not in project_weights()
+               and not Path(m).is_file()]
     if unknown or len(members) < 2:
-        raise ValueError(f"Combination file {path}: 'members' must name two or more weights "
-                         f"({', '.join(available_weights())}); unknown: "
+        raise ValueError(f"Combination file {path}: 'members' must be two or more weights "
+                         f"names ({', '.join(available_weights())}) or files; unknown: "
                          f"{', '.join(unknown) or 'none'}")
     return {"members": members, "rule": rule, "trained_on": str(spec.get("trained_on", ""))}
 

@@ -53,6 +53,22 @@ def test_a_combination_scores_the_lowest_p_real_of_its_members(combo_file, faces
     assert zoo.where(str(combo_file)) == (True, str(combo_file))
 
 
+def test_a_member_may_be_a_weights_file_beside_the_combination(combo_file, faces, tmp_path):
+    import shutil
+
+    import cli
+    import zoo
+
+    shutil.copy(zoo.project_weights()["meso4-corpus"], tmp_path / "mine.weights.h5")
+    mine = tmp_path / "mine.combination.json"
+    mine.write_text(json.dumps({"members": ["mine.weights.h5", "meso4-df"]}))  # relative
+    assert zoo.combination(str(mine))["members"] == [str(tmp_path / "mine.weights.h5"),
+                                                     "meso4-df"]
+    np.testing.assert_allclose(cli.load_scorer(str(mine), runtime="keras").predict(faces),
+                               cli.load_scorer(str(combo_file), runtime="keras").predict(faces),
+                               atol=1e-6)
+
+
 def test_a_combination_face_is_explained_by_the_member_that_decided(combo_file, faces):
     import classifiers
     from explain import explain
@@ -93,7 +109,7 @@ def test_scripts_take_a_combination_and_name_it(combo_file, reference, tmp_path)
     ("{not json", "is not valid"),
     (json.dumps({"rule": "min"}), "is not valid"),
     (json.dumps({"members": ["meso4-df"]}), "two or more"),
-    (json.dumps({"members": ["meso4-df", "meso9-nothing"]}), "unknown: meso9-nothing"),
+    (json.dumps({"members": ["meso4-df", "meso9-nothing"]}), "meso9-nothing"),
 ])
 def test_a_bad_combination_file_is_refused_naming_it(tmp_path, content, message):
     import zoo
