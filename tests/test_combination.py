@@ -130,3 +130,15 @@ def test_a_combination_rule_must_be_known():
         Combination("x", [object(), object()], "mean")
     with pytest.raises(ValueError, match="at least two members"):
         Combination("x", [object()])
+
+
+def test_every_shipped_combination_resolves_and_has_its_card():
+    import zoo
+
+    shipped = zoo.project_combinations()
+    assert shipped, "weights/ ships at least one combination (meso4-df-or-gan)"
+    for name, path in shipped.items():
+        spec = zoo.combination(name)
+        assert len(spec["members"]) >= 2 and spec["rule"] == "min" and spec["trained_on"]
+        assert name in zoo.available_weights() and zoo.resolve(name).architecture == "combination"
+        assert (path.parent / f"{name}.md").is_file()
