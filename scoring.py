@@ -316,8 +316,6 @@ class OnnxClassifier:
     get_accuracy = fit
 
 
-
-
 class Combination:
     """Several weights scoring the same faces as one: P(real) is the lowest of theirs, so a
     face that any member calls forged is called forged (specialists for different forgery

@@ -157,8 +157,16 @@ def trained_on(name) -> str:
         return (f"the lower P(real) of {' and '.join(spec['members'])}"
                 f"{': ' + spec['trained_on'] if spec['trained_on'] else ''}{card}")
     if name in project_weights():
-        return (f"this project's corpus of face swaps, GAN faces and splices "
-                f"(model card: weights/{name}.md)")
+        # the model card's "**Trained on**: ..." line, when it has one
+        card = PROJECT_WEIGHTS_DIR / f"{name}.md"
+        try:
+            lines = card.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        said = next((ln.split(":", 1)[1].strip() for ln in lines
+                     if ln.startswith("**Trained on**:")), None)
+        said = said or "this project's corpus of face swaps, GAN faces and splices"
+        return f"{said} (model card: weights/{name}.md)"
     return "unknown (a weights file given by path)"
 
 

@@ -142,3 +142,13 @@ def test_every_shipped_combination_resolves_and_has_its_card():
         assert len(spec["members"]) >= 2 and spec["rule"] == "min" and spec["trained_on"]
         assert name in zoo.available_weights() and zoo.resolve(name).architecture == "combination"
         assert (path.parent / f"{name}.md").is_file()
+
+
+def test_a_project_model_card_says_what_its_weights_were_trained_on():
+    import zoo
+
+    assert zoo.trained_on("meso4-gan") == (
+        "GAN whole faces only (StyleGAN, StyleGAN3) against real photos; a specialist, not "
+        "for face swaps or videos (model card: weights/meso4-gan.md)")
+    # a card without that line: the corpus in general
+    assert zoo.trained_on("meso4-corpus").startswith("this project's corpus of face swaps")
