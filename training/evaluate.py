@@ -268,7 +268,7 @@ def main(argv=None) -> int:
                    help="print a Markdown table comparing the weights (frame level)")
     p.add_argument("--calibrate", action="store_true",
                    help="write each weights' inconclusive band (the narrowest band around "
-                        f"--threshold outside which {CALIBRATION_TARGET:.0%} of these faces "
+                        f"--threshold outside which {CALIBRATION_TARGET:.0%}% of these faces "
                         "are called right) into weights/calibration.json")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
