@@ -11,6 +11,7 @@ this script shows how they were made and remakes them.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog="Overwrites the committed sample files.").parse_args(argv)
     import cv2
     import imageio_ffmpeg
     import numpy as np
@@ -41,7 +44,7 @@ def main() -> int:
                         (ROOT / "test_images/df/astronaut_fwa.png", forged)]:
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(path, optimize=True)
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
 
     size, fps, seconds = 384, 25, 3
     video = ROOT / "data/sample_video.mp4"
@@ -55,7 +58,7 @@ def main() -> int:
         writer.send(np.ascontiguousarray(cv2.warpAffine(portrait, m, (size, size),
                                                         borderMode=cv2.BORDER_REFLECT_101)))
     writer.close()
-    print(f"wrote {video.relative_to(ROOT)} ({video.stat().st_size // 1024} KiB)")
+    print(f"wrote {video.relative_to(ROOT)} ({video.stat().st_size // 1024} KiB)", file=sys.stderr)
     return 0
 
 

@@ -132,3 +132,17 @@ def test_setup_refuses_a_python_it_cannot_use_with_the_reason(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "is not Python 3.10-3.12" in proc.stderr
+
+
+def test_every_script_answers_help_with_its_usage():
+    """Every script of the project prints its usage for --help and exits 0, without doing
+    its work (a script that ignored --help would run, and could overwrite files)."""
+    scripts = [path for path in project_modules().values()
+               if 'if __name__ == "__main__":' in path.read_text(encoding="utf-8")]
+    assert len(scripts) >= 10, scripts
+    failures = {}
+    for path in scripts:
+        proc = run_script(path, "--help", timeout=120)
+        if proc.returncode != 0 or "usage:" not in proc.stdout:
+            failures[str(path.relative_to(ROOT))] = (proc.returncode, proc.stderr[-500:])
+    assert not failures, failures
