@@ -392,13 +392,17 @@ class Classifier:
         return predict_in_batches(self._forward, x, self.batch_size, xp)
 
     def fit(self, x, y):
-        """One training step on a batch (as the original): returns [loss, accuracy]."""
+        """One training step on a batch (as the original): returns [loss, accuracy].
+
+        x as for predict: uint8 faces are divided by 255 here, as predict's graph does, so
+        the network trains on the scale it scores (the original fed generator batches
+        already rescaled by 1/255)."""
         self._forward = None
-        return self.model.train_on_batch(check_faces(x), np.asarray(y, np.float32))
+        return self.model.train_on_batch(_unit_scale(x), np.asarray(y, np.float32))
 
     def get_accuracy(self, x, y):
-        """[loss, accuracy] on a batch, without training."""
-        return self.model.test_on_batch(check_faces(x), np.asarray(y, np.float32))
+        """[loss, accuracy] on a batch, without training; x as for fit."""
+        return self.model.test_on_batch(_unit_scale(x), np.asarray(y, np.float32))
 
     def load(self, weights) -> "Classifier":
         """Load weights by name ('meso4-df', ...), path or zoo.WeightsRecord: the
@@ -421,6 +425,12 @@ class Meso1(Classifier):
     def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1, runtime: str = "auto",
                  precision: str = "float32"):
         super().__init__(meso1(dl_rate), learning_rate, runtime, precision)
+
+
+def _unit_scale(x) -> np.ndarray:
+    """Faces checked as for predict, as float32 in [0, 1]."""
+    x = check_faces(x)
+    return x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x
 
 
 class Meso4(Classifier):

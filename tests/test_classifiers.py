@@ -170,6 +170,12 @@ def test_fit_and_get_accuracy_run_one_batch():
     assert not np.allclose(before, clf.model.get_layer("p_real").get_weights()[0])
     loss2, acc2 = clf.get_accuracy(x, y)
     assert np.isfinite(loss2) and 0 <= acc2 <= 1
+    # uint8 and the same faces as floats in [0, 1] are one input to fit, get_accuracy
+    # and predict alike (uint8 once went unscaled into training: 0-255 against 0-1)
+    np.testing.assert_allclose(clf.get_accuracy(x / np.float32(255), y), (loss2, acc2),
+                               rtol=1e-5)
+    p = clf.predict(x)[:, 0]
+    assert np.isclose(loss2, np.mean((p - y) ** 2), rtol=1e-4)
 
 
 class _Server:

@@ -16,8 +16,10 @@ sys.path.insert(0, str(ROOT / "training"))
 
 @pytest.fixture(scope="module")
 def blend_detector(face):
-    """Meso4 trained for a few steps on one real face against its face-warped forgeries:
-    the only difference it can learn lies inside the blend masks. A few steps leave the
+    """Meso4 trained for 100 steps on one real face against its face-warped forgeries:
+    the only difference it can learn lies inside the blend masks. (At 40 steps some seeds
+    gave a detector that called the forgeries fake at only 0.2-0.35 and looked outside
+    the masks; at 100 every seed tried called them fake below 0.04 and looked inside.) A few steps leave the
     batch normalizations' moving statistics near their start, so one pass with momentum
     0 sets them to the training faces' own before scoring."""
     import keras
@@ -31,7 +33,7 @@ def blend_detector(face):
     clf = classifiers.Meso4(runtime="keras")
     clf.model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     forge = lambda n: np.stack([synthesize(crop, marks, "fwa", rng)[0] for _ in range(n)])  # noqa: E731
-    for _ in range(40):
+    for _ in range(100):
         clf.fit(np.concatenate([np.repeat(crop[None], 8, 0), forge(8)]),
                 np.array([1] * 8 + [0] * 8, np.float32))
     bns = [layer for layer in clf.model.layers if layer.__class__.__name__ == "BatchNormalization"]
@@ -59,7 +61,7 @@ def test_the_map_lights_up_the_forged_region(face, blend_detector):
         if inside.sum() < 2000:  # a sliver of a mask (face parts): too little to measure
             continue
         p_forged, p_real = blend_detector.predict(np.stack([forged, crop]))[:, 0]
-        assert p_forged < 0.5 and p_forged < p_real  # the forgery is called fake
+        assert p_forged < 0.5 < p_real  # the detector detects: forgery fake, original real
         heat = explain(blend_detector, forged[None])[0]
         assert heat.shape == (256, 256) and np.isfinite(heat).all()
         assert heat[inside].mean() > heat[~inside].mean()  # hot where it was forged
