@@ -126,13 +126,16 @@ for layer in model._flatten_layers():
     if isinstance(layer, keras.layers.Dropout):
         layer.rate = 0.0  # the comparison is of the arithmetic, not of random masks
 model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mean_squared_error")
+start = model.get_weights()
 rng = np.random.default_rng(0)
 losses = []
 for step in range(3):
     x = rng.integers(0, 256, (16, 256, 256, 3), dtype=np.uint8)
     y = rng.integers(0, 2, (16, 1)).astype("float32")
     losses.append(float(model.train_on_batch(x, y)))
-np.savez(sys.argv[2], losses=np.array(losses), *model.get_weights())
+np.savez(sys.argv[2], losses=np.array(losses),
+         **{{f"w{{i}}": w for i, w in enumerate(model.get_weights())}},
+         **{{f"s{{i}}": w for i, w in enumerate(start)}})
 """
 
 
@@ -140,7 +143,8 @@ def test_two_virtual_devices_train_as_one(tiny_dataset, tmp_path):
     """Data parallelism on two virtual CPU devices (JAX) against one device.
 
     The arithmetic: three SGD steps on the same global batches (dropout off) give the
-    same losses and weights within 1e-5 relative (of each weight array's scale): the batch's gradient is summed per
+    same losses within 1e-5 relative, and each weight array lands within 1 % of how far the
+    steps moved it: the batch's gradient is summed per
     half, then across, and BatchNorm's statistics are over the whole batch either way, so
     only float32 summation order differs. (Through Adam, df_CNN's optimizer, such
     rounding noise in near-zero gradients becomes whole steps of +-lr, and runs on 1 and 2
@@ -164,12 +168,18 @@ def test_two_virtual_devices_train_as_one(tiny_dataset, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs[n] = np.load(out)
     np.testing.assert_allclose(runs[2]["losses"], runs[1]["losses"], rtol=1e-5)
-    for key in runs[1].files:
-        # summation-order noise scales with the array's largest values, not each element's:
-        # a weight near zero may differ by 1e-7 absolute (CI: 1.7e-7 on 0.0009 in a kernel
-        # whose largest weight is 0.25), while a wrong gradient moves weights by ~lr
-        scale = float(np.abs(runs[1][key]).max())
-        np.testing.assert_allclose(runs[2][key], runs[1][key], rtol=1e-5, atol=1e-5 * scale)
+    weights = [k for k in runs[1].files if k.startswith("w")]
+    assert len(weights) > 10
+    for key in weights:
+        # what three steps moved each array, on one device, against how far two devices
+        # land from it: float32 summation order moves the result by a small share of the
+        # update (BatchNorm over 16 random images amplifies it to ~1e-5 absolute), while a
+        # wrong gradient (half the batch, a missing all-reduce) misses by most of it
+        start, one, two = runs[1]["s" + key[1:]], runs[1][key], runs[2][key]
+        np.testing.assert_array_equal(runs[2]["s" + key[1:]], start)  # same initial weights
+        moved = float(np.linalg.norm(one - start))
+        assert moved > 0, key
+        assert float(np.linalg.norm(two - one)) <= 0.01 * moved, key
     out = tmp_path / "dp" / "t.weights.h5"
     proc = run_script("training/df_CNN.py", "--data", tiny_dataset, "--output", out,
                       "--steps", "4", "--epochs", "2", "--batch-size", "16", "--no-augment",
