@@ -345,6 +345,12 @@ def resolve_runtime(runtime: str = "auto") -> str:
 # The original API
 
 
+def _unit_scale(x) -> np.ndarray:
+    """Faces checked as for predict, as float32 in [0, 1]."""
+    x = check_faces(x)
+    return x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x
+
+
 class Classifier:
     """Wraps a compiled Keras model with the original MesoNet API."""
 
@@ -425,12 +431,6 @@ class Meso1(Classifier):
     def __init__(self, learning_rate: float = 0.001, dl_rate: int = 1, runtime: str = "auto",
                  precision: str = "float32"):
         super().__init__(meso1(dl_rate), learning_rate, runtime, precision)
-
-
-def _unit_scale(x) -> np.ndarray:
-    """Faces checked as for predict, as float32 in [0, 1]."""
-    x = check_faces(x)
-    return x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x
 
 
 class Meso4(Classifier):

@@ -19,9 +19,10 @@ def blend_detector(face):
     """Meso4 trained for 100 steps on one real face against its face-warped forgeries:
     the only difference it can learn lies inside the blend masks. (At 40 steps some seeds
     gave a detector that called the forgeries fake at only 0.2-0.35 and looked outside
-    the masks; at 100 every seed tried called them fake below 0.04 and looked inside.) A few steps leave the
-    batch normalizations' moving statistics near their start, so one pass with momentum
-    0 sets them to the training faces' own before scoring."""
+    the masks; at 100 every seed tried called them fake below 0.04 and looked inside.)
+    100 steps at momentum 0.99 still leave the batch normalizations' moving statistics
+    partly at their start, so one pass with momentum 0 sets them to the training faces'
+    own before scoring."""
     import keras
 
     import classifiers
