@@ -219,6 +219,7 @@ class Augmentation:
         gain = rng.uniform(*self.brightness, n)
         shift = rng.uniform(-self.channel_shift, self.channel_shift, (n, 3))
         c = np.array([(w - 1) / 2, (h - 1) / 2])
+        levels = np.arange(256, dtype=np.float32)[:, None]
         for i in range(n):
             cos, sin = np.cos(angle[i]), np.sin(angle[i])
             # output pixel -> source pixel: flip, rotate, zoom about the centre (as Keras 2)
@@ -228,8 +229,11 @@ class Augmentation:
             m = np.hstack([a, (c - a @ c)[:, None]])
             face = cv2.warpAffine(x[i], m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                   borderMode=cv2.BORDER_REPLICATE)
-            colour = np.hstack([np.eye(3) * gain[i], shift[i][:, None]]).astype(np.float32)
-            out[i] = cv2.transform(face, colour)  # saturates to [0, 255]
+            # gain and shift per channel as a lookup table: the values cv2.transform
+            # gives (rounded, saturated to [0, 255]) in under half its time
+            lut = np.clip(np.rint(levels * np.float32(gain[i]) + shift[i].astype(np.float32)),
+                          0, 255).astype(np.uint8)
+            cv2.LUT(face, lut[:, None, :], dst=out[i])
         return out
 
 
