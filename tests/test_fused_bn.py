@@ -65,6 +65,8 @@ def test_fused_layer_matches_float64_outputs_gradients_and_moving_statistics(bat
     for m in (exact, plain, fused):
         m.get_layer("bn").set_weights([gamma, gamma - 1, np.zeros(8), np.ones(8)])
     assert fuse_batch_norm(fused) == 1
+    # 11 channels (MesoInception4's concatenation): oneDNN's generic kernel, Keras's path kept
+    assert fuse_batch_norm(bn_model((16, 16, 11))) == 0
     results = []
     for m, dtype in ((exact, tf.float64), (fused, tf.float32), (plain, tf.float32)):
         x = tf.constant(maps, dtype)
