@@ -198,6 +198,8 @@ def test_two_virtual_devices_train_as_one(tiny_dataset, tmp_path):
     (["--init-weights", "mesoinception4-df"], "are for mesoinception4, not meso4"),
     (["--output", "/proc/nowhere/w.weights.h5"], "cannot be written"),
     (["--keep-collected-fakes"], "goes with --synthesize-fakes"),
+    (["--degrade", "1.5"], "--degrade is a share of the faces, from 0 to 1"),
+    (["--degrade", "0.5", "--no-augment"], "cannot go with --no-augment"),
 ])
 def test_bad_training_arguments_fail_before_any_work(tiny_dataset, args, message):
     proc = run_script("training/df_CNN.py", "--data", tiny_dataset, *args)
@@ -227,6 +229,32 @@ def test_augmentation_keeps_shapes_and_ranges_and_draws_per_face(tiny_dataset):
     still = Augmentation(zoom=0, rotation_deg=0, brightness=(1, 1), channel_shift=0,
                          flip=False)(x, np.random.default_rng(0))
     np.testing.assert_array_equal(still, x)  # an identity draw changes nothing
+
+
+def test_degradation_changes_the_faces_it_draws_and_no_other(tiny_dataset):
+    """--degrade: the paper's draws are untouched, the degraded faces keep their size and
+    stay near the face (JPEG, scaling or blur, not noise), and the share follows the
+    setting."""
+    from dataset import Augmentation, degrade, load_split
+
+    x = load_split(tiny_dataset / "training", progress=False).x[:8]
+    paper = Augmentation()(x, np.random.default_rng(3))
+    none = Augmentation(degrade=0.0)(x, np.random.default_rng(3))
+    np.testing.assert_array_equal(paper, none)
+    every = Augmentation(degrade=1.0)(x, np.random.default_rng(3))
+    changed = [not np.array_equal(every[i], paper[i]) for i in range(8)]
+    assert all(changed)
+    for i in range(8):
+        error = np.abs(every[i].astype(int) - paper[i]).mean()
+        assert 0 < error < 12, f"face {i}: mean change {error:.1f} levels"
+    rng = np.random.default_rng(0)
+    outs = [degrade(x[0], rng) for _ in range(30)]  # every kind, several times
+    assert all(o.shape == x[0].shape and o.dtype == np.uint8 for o in outs)
+    assert len({o.tobytes() for o in outs}) > 20  # mostly its own strength (JPEG: 61 qualities)
+    half = Augmentation(degrade=0.5)(np.repeat(x[:1], 64, axis=0), np.random.default_rng(5))
+    base = Augmentation()(np.repeat(x[:1], 64, axis=0), np.random.default_rng(5))
+    share = np.mean([not np.array_equal(a, b) for a, b in zip(half, base)])
+    assert 0.3 < share < 0.7
 
 
 def test_a_bfloat16_training_step_matches_float32_on_the_same_batch(tiny_dataset):

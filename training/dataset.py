@@ -198,12 +198,19 @@ def forgery_pool(split: Split, method: str, size: int, seed: int = 0,
 class Augmentation:
     """The paper's augmentation (Keras 2's ImageDataGenerator settings of the original):
     zoom 0.2 (x and y each in [0.8, 1.2]), rotation 15 degrees, horizontal flips, fill by
-    the nearest edge pixel; brightness 0.8-1.2 and a shift of up to 30 per channel."""
+    the nearest edge pixel; brightness 0.8-1.2 and a shift of up to 30 per channel.
+
+    With `degrade` > 0 (df_CNN.py --degrade; not the paper's), that share of the faces then
+    gets one of: JPEG at quality 40-100, scaling down to 0.5-1 and back up, or a Gaussian
+    blur of sigma 0.3-1.5, drawn alike for real and forged faces, so that how a source was
+    compressed or scaled is not a cue (DeepfakeBench trains every detector with such)."""
     zoom: float = 0.2
     rotation_deg: float = 15.0
     brightness: tuple = (0.8, 1.2)
     channel_shift: float = 30.0
     flip: bool = True
+    # beyond the paper: the share of faces given one quality degradation afterwards (0: none)
+    degrade: float = 0.0
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """A new uint8 batch (N x H x W x 3), each face with its own draw. OpenCV warps
@@ -234,7 +241,31 @@ class Augmentation:
             lut = np.clip(np.rint(levels * np.float32(gain[i]) + shift[i].astype(np.float32)),
                           0, 255).astype(np.uint8)
             cv2.LUT(face, lut[:, None, :], dst=out[i])
+        if self.degrade > 0:  # drawn only then: the paper's draws stay as they were
+            for i in np.flatnonzero(rng.random(n) < self.degrade):
+                out[i] = degrade(out[i], rng)
         return out
+
+
+def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One quality degradation of a uint8 RGB face, drawn from rng: JPEG at quality
+    40-100, down-and-up scaling by 0.5-1, or a Gaussian blur of sigma 0.3-1.5."""
+    import cv2
+
+    kind = int(rng.integers(3))
+    if kind == 0:
+        quality = int(rng.integers(40, 101))
+        ok, buf = cv2.imencode(".jpg", face[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError("OpenCV could not encode a face as JPEG")
+        return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    if kind == 1:
+        h, w = face.shape[:2]
+        s = rng.uniform(0.5, 1.0)
+        small = cv2.resize(face, (max(1, round(w * s)), max(1, round(h * s))),
+                           interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(face, (0, 0), rng.uniform(0.3, 1.5))
 
 
 class Mix:

@@ -177,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=["mse", "bce"], default="mse",
                    help="mse, the paper's, or binary cross-entropy")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--degrade", type=float, default=0.0, metavar="SHARE",
+                   help="beyond the paper: this share of the faces also gets JPEG 40-100, "
+                        "down-and-up scaling or a blur, alike for real and fake "
+                        "(default: %(default)s)")
     p.add_argument("--synthesize-fakes", choices=["fwa", "sbi"],
                    help="make the df class from real crops by self-blending or face warping "
                         "(no collected fakes)")
@@ -232,6 +236,11 @@ def check_arguments(args) -> dict[str, Path]:
     if args.synthesize_fakes and args.batch_size < 4:
         raise ValueError(f"--batch-size must be at least 4 with --synthesize-fakes; received "
                          f"{args.batch_size}")
+    if not 0.0 <= args.degrade <= 1.0:
+        raise ValueError(f"--degrade is a share of the faces, from 0 to 1; received "
+                         f"{args.degrade}")
+    if args.degrade and args.no_augment:
+        raise ValueError("--degrade is part of the augmentation: it cannot go with --no-augment")
     if args.keep_collected_fakes and not args.synthesize_fakes:
         raise ValueError("--keep-collected-fakes goes with --synthesize-fakes fwa|sbi")
     paths = outputs_of(Path(args.output))
@@ -470,7 +479,7 @@ def main(argv=None) -> int:
         base, model, initial_epoch, best = resume(args, paths, base, model, steps)
         mix = Mix(args.batch_size, bool(args.synthesize_fakes), args.keep_collected_fakes)
         batches = Batches(train, args.batch_size, mix, pool, args.seed, steps,
-                          augment=None if args.no_augment else Augmentation())
+                          augment=None if args.no_augment else Augmentation(degrade=args.degrade))
     except (ValueError, OSError) as e:
         logger.error("%s", e)
         return 2
