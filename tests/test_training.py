@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -406,6 +407,43 @@ def test_evaluate_reports_each_family_and_left_out_source(tiny_corpus, tmp_path)
     assert "| weights | all | reenactment | swap | real passed |" in table
     assert f"| `meso4-corpus` | {result['frames']['auc']:.3f} | " \
            f"{families['reenactment']['auc']:.3f} | {families['swap']['auc']:.3f} |" in table
+
+
+def test_evaluate_leaves_out_near_identical_fakes_unless_asked(tiny_corpus, tmp_path):
+    """A DFDC fake flagged near-identical to its original (no swap in that frame) is not
+    scored as a forgery by default, as training leaves it out; it is counted, and
+    --keep-near-identical scores it."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_corpus, data, symlinks=True)
+    with open(data / "corpus.csv", newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        columns, rows = reader.fieldnames, list(reader)
+    swaps = [r for r in rows if r["crop"] and r["group"] == "dfdc_icpr" and r["label"] == "fake"]
+    assert len(swaps) >= 3
+    for r in swaps[:2]:
+        r["near_identical"] = "1"
+    with open(data / "corpus.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    reports = {}
+    for name, extra in (("default", []), ("kept", ["--keep-near-identical"])):
+        out, scores = tmp_path / f"{name}.json", tmp_path / f"{name}.csv"
+        proc = run_script("training/evaluate.py", data, "--weights", "meso4-corpus",
+                          "--left-out", "dfdc_icpr", "photos", "--output", out,
+                          "--scores", scores, "--no-progress", *extra)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        with open(scores, newline="") as f:
+            scored = {Path(r["crop"]).name for r in csv.DictReader(f)}
+        reports[name] = json.loads(out.read_text()), scored
+    (default, scored), (kept, scored_kept) = reports["default"], reports["kept"]
+    assert default["near_identical_left_out"] == 2 and kept["near_identical_left_out"] == 0
+    assert default["sources"]["dfdc_icpr"]["n_fake"] == kept["sources"]["dfdc_icpr"]["n_fake"] - 2
+    flagged = {Path(r["crop"]).name for r in swaps[:2]}
+    assert flagged <= scored_kept and not flagged & scored
+    assert scored_kept - scored == flagged
 
 
 def test_self_blended_training_run_writes_its_samples_and_leaves_groups_out(tiny_corpus, tmp_path):

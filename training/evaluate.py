@@ -8,6 +8,9 @@ accuracy per class and overall at --threshold (0.5), ROC AUC, equal error rate, 
 average precision for finding forgeries; for videos at frame level and at video level
 with both aggregations (`mean`, the paper's; `vote`, the released code's). Crops named
 <group>__<file> (as training/prepare_corpus.py names them) also get accuracy per group.
+DFDC fakes the prepared manifest flags near-identical to their original (no swap in that
+frame) are left out and counted, as training leaves them out; --keep-near-identical
+scores them.
 """
 
 from __future__ import annotations
@@ -98,9 +101,13 @@ def plot_roc(curves: dict, path, title: str) -> None:
     plt.close(fig)
 
 
-def crop_set(folder: Path, exclude=(), only=None, splits=("training", "validation")):
-    """(files, labels, groups, families) of a crop folder: a split folder, or, with `only`
-    (source groups), every crop of those groups in a prepared folder's `splits`."""
+def crop_set(folder: Path, exclude=(), only=None, splits=("training", "validation"),
+             keep_near_identical: bool = False):
+    """(files, labels, groups, families, n_near_identical) of a crop folder: a split
+    folder, or, with `only` (source groups), every crop of those groups in a prepared
+    folder's `splits`. DFDC fakes that the manifest flags near-identical to their own
+    original (no swap in that frame: a fake label on a real face) are left out and
+    counted, as training leaves them out, unless `keep_near_identical`."""
     from corpus import crop_key, expand_groups, manifest_of, read_manifest
     from dataset import list_split
 
@@ -121,10 +128,14 @@ def crop_set(folder: Path, exclude=(), only=None, splits=("training", "validatio
         labels = list(labels)
     excluded, wanted = expand_groups(exclude), expand_groups(only) if only else None
     out = ([], [], [], [])
+    near_identical = 0
     for f, y in zip(files, labels):
         row = rows.get(crop_key(f), {})
         group = row.get("group") or (f.name.split("__")[0] if "__" in f.name else "")
         if group in excluded or (wanted is not None and group not in wanted):
+            continue
+        if row.get("near_identical") and not keep_near_identical:
+            near_identical += 1
             continue
         family = row.get("family") or ("real" if y == 1 else "fake")
         for column, value in zip(out, (f, y, group, family)):
@@ -133,7 +144,8 @@ def crop_set(folder: Path, exclude=(), only=None, splits=("training", "validatio
     if not files:
         raise ValueError(f"No crops in {folder} for groups {sorted(wanted or [])}" if only
                          else f"No crops in {folder} after leaving out {sorted(excluded)}")
-    return files, np.array(labels, np.float32), np.array(groups), np.array(families)
+    return (files, np.array(labels, np.float32), np.array(groups), np.array(families),
+            near_identical)
 
 
 def family_metrics(y, p, families, threshold: float) -> dict:
@@ -151,7 +163,8 @@ def family_metrics(y, p, families, threshold: float) -> dict:
 
 
 def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, progress: bool,
-                   exclude=(), sources=None, splits=("training", "validation")):
+                   exclude=(), sources=None, splits=("training", "validation"),
+                   keep_near_identical: bool = False):
     """Frame-level metrics on crops: overall, per family, per group and, with `sources`
     (names of corpus.LEFT_OUT_SOURCES or groups), per left-out source."""
     from tqdm import tqdm
@@ -163,9 +176,11 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
         from corpus import LEFT_OUT_SOURCES, expand_groups
 
         wanted = sorted(set().union(*(expand_groups([s]) for s in sources)))
-        files, labels, groups, families = crop_set(folder, exclude, only=wanted, splits=splits)
+        files, labels, groups, families, near_identical = crop_set(
+            folder, exclude, only=wanted, splits=splits, keep_near_identical=keep_near_identical)
     else:
-        files, labels, groups, families = crop_set(folder, exclude)
+        files, labels, groups, families, near_identical = crop_set(
+            folder, exclude, keep_near_identical=keep_near_identical)
     p, keep, failed = [], [], []
     for start in tqdm(range(0, len(files), batch_size), disable=not progress, unit="batch",
                       file=sys.stderr):
@@ -182,6 +197,7 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
     y, p = labels[keep], np.array(p)
     groups, families = groups[keep], families[keep]
     report = {"frames": metrics(y, p, threshold), "failed": failed,
+              "near_identical_left_out": near_identical,
               "families": family_metrics(y, p, families, threshold)}
     if any(groups):
         report["groups"] = {g: metrics(y[groups == g], p[groups == g], threshold)
@@ -260,6 +276,9 @@ def main(argv=None) -> int:
                    choices=["training", "validation"],
                    help="with --left-out: which splits' crops (validation alone compares "
                         "fairly with weights trained on those sources' training split)")
+    p.add_argument("--keep-near-identical", action="store_true",
+                   help="also score the DFDC fakes flagged near-identical to their original "
+                        "(no swap in that frame), which are left out and counted by default")
     p.add_argument("--output", help="JSON report (default: print it)")
     p.add_argument("--roc", help="ROC curve PNG")
     p.add_argument("--scores", help="CSV of every face's P(real) under each weights (crops "
@@ -299,7 +318,7 @@ def main(argv=None) -> int:
                 report, curve, scores = evaluate_crops(folder, classifier, args.batch_size,
                                                        args.threshold, not args.no_progress,
                                                        args.exclude_groups, sources,
-                                                       args.splits)
+                                                       args.splits, args.keep_near_identical)
                 for row in scores:
                     per_face.setdefault(row["crop"], {k: v for k, v in row.items()
                                                       if k != "p_real"})[
@@ -314,8 +333,9 @@ def main(argv=None) -> int:
                        for k, v in curve.items()})
         m = report["frames"]
         print(f"{weights}: {m['n']} faces, accuracy {m['accuracy']:.4f}, AUC "
-              f"{m.get('auc', float('nan')):.4f}, EER {m.get('eer', float('nan')):.4f}",
-              file=sys.stderr)
+              f"{m.get('auc', float('nan')):.4f}, EER {m.get('eer', float('nan')):.4f}"
+              + (f" ({report['near_identical_left_out']} near-identical DFDC fakes left out)"
+                 if report.get("near_identical_left_out") else ""), file=sys.stderr)
     if args.scores:
         write_results(args.scores, list(per_face.values()),
                       ["crop", "group", "family", "label"] + [f"p_real {w}" for w in args.weights],
