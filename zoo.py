@@ -52,10 +52,11 @@ PROJECT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 COMBINATION = "combination"
 COMBINATION_SUFFIX = ".combination.json"
 
-#: what the scripts use when no --weights is given: the project's own Meso4, which beats
-#: the authors' weights on the project's validation split (weights/meso4-corpus.md);
-#: the originals stay one flag away (--weights meso4-df)
-DEFAULT_WEIGHTS = "meso4-corpus"
+#: what the scripts use when no --weights is given: the project's two Meso4 specialists
+#: scored as one (the lower P(real) of meso4-dfdc and meso4-gan), best on the validation
+#: split's forgery families on average and better than meso4-corpus on each
+#: (weights/meso4-dfdc-or-gan.md); the originals stay one flag away (--weights meso4-df)
+DEFAULT_WEIGHTS = "meso4-dfdc-or-gan"
 
 
 def cache_dir() -> Path:

@@ -172,7 +172,9 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
             [e for e in regular if e.kind not in ("good", "odd_name")][::max(1, len(regular)
                                                                            // api_sample)]
     statuses = Counter()
-    with serve("--weights", "meso4-corpus", "--workers", "1", "--queue", "4",
+    from zoo import DEFAULT_WEIGHTS  # what the good files were scored alone with
+
+    with serve("--weights", DEFAULT_WEIGHTS, "--workers", "1", "--queue", "4",
                "--temp-dir", work) as url:
         for e in regular:
             status, answer, _ = post(url, printable(e.name), (folder / e.name).read_bytes(),
