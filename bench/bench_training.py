@@ -98,10 +98,10 @@ def main(argv=None) -> int:
             return lambda: model.fit(xf[:n], split.y[:n], batch_size=args.batch_size,
                                      epochs=1, verbose=0, shuffle=True)
         mix = Mix(args.batch_size, path == "sbi", keep_collected=False)
-        data = as_keras_dataset(Batches(split, args.batch_size, mix,
-                                        pool if path == "sbi" else None, steps=args.steps,
-                                        augment=Augmentation()))
-        return lambda: model.fit(data, epochs=1, verbose=0)
+        data, set_epoch = as_keras_dataset(Batches(split, args.batch_size, mix,
+                                                   pool if path == "sbi" else None,
+                                                   steps=args.steps, augment=Augmentation()))
+        return lambda: model.fit(data, epochs=1, verbose=0, callbacks=[set_epoch])
 
     paths = ["plain", "df_CNN"] + (["sbi"] if pool else [])
     runs = {path: make(path) for path in paths}

@@ -88,9 +88,9 @@ def test_training_killed_midway_resumes_to_the_same_run(tiny_dataset, tmp_path):
 
     from conftest import kill_midway
 
-    def args(out):
-        return ["training/df_CNN.py", "--data", tiny_dataset, "--output", out, "--steps", "5",
-                "--batch-size", "16", "--no-progress", "--seed", "3", "--epochs", "3"]
+    def args(out):  # more steps than Keras prefetches (10), which once hid a resume bug
+        return ["training/df_CNN.py", "--data", tiny_dataset, "--output", out, "--steps", "12",
+                "--batch-size", "8", "--no-progress", "--seed", "3", "--epochs", "3"]
 
     whole = run_script(*args(tmp_path / "whole" / "t.weights.h5"))
     assert whole.returncode == 0, whole.stderr[-2000:]
@@ -327,6 +327,47 @@ def test_batches_weight_groups_and_mix_made_and_collected_fakes():
     with pytest.raises(ValueError, match="no collected fakes"):
         Batches(Split(x[:10], np.ones(10, np.float32), [], groups[:10], groups[:10],
                       np.zeros((10, 68, 2))), 4, Mix(4, False, False))
+
+
+def test_every_epoch_trains_on_its_own_batches_whole_or_resumed():
+    """What fit trains on, step by step, is batches.draw(epoch, step) for each epoch in
+    turn, with more steps than Keras's prefetch queue (10): not epoch 0's batches again
+    (Keras starts a finite dataset's workers again from item 0 each epoch) and not items
+    prefetched past an epoch's end. From initial_epoch on, a resumed fit draws the same."""
+    import keras
+
+    from dataset import Batches, Mix, Split, as_keras_dataset
+
+    n, steps = 200, 12
+    x = np.repeat(np.arange(n, dtype=np.uint8), 4 * 4 * 3).reshape(n, 4, 4, 3)  # face j is j
+    y = (np.arange(n) % 2).astype(np.float32)
+    split = Split(x, y, [], np.array(["g"] * n), np.array(["real"] * n),
+                  np.full((n, 68, 2), np.nan))
+    seen = []
+
+    def record(t):
+        if hasattr(t, "numpy"):  # a step's real batch, not the symbolic build
+            seen.append(tuple(t.numpy()[:, 0, 0, 0].tolist()))
+        return t
+
+    def fit(initial, epochs):
+        batches = Batches(split, 8, Mix(8, False, False), seed=1, steps=steps)
+        inputs = keras.Input((4, 4, 3), dtype="uint8")
+        h = keras.layers.Lambda(record)(inputs)
+        out = keras.layers.Dense(1)(keras.layers.Flatten()(keras.ops.cast(h, "float32")))
+        model = keras.Model(inputs, out)
+        model.compile(optimizer="sgd", loss="mse", run_eagerly=True)
+        data, set_epoch = as_keras_dataset(batches)
+        seen.clear()
+        model.fit(data, epochs=epochs, initial_epoch=initial, verbose=0, shuffle=False,
+                  callbacks=[set_epoch])
+        return [tuple(batches.draw(e, i)[0][:, 0, 0, 0].tolist())
+                for e in range(initial, epochs) for i in range(steps)]
+
+    want = fit(0, 3)
+    assert seen == want and len(set(want)) == 3 * steps  # every step a new batch
+    want = fit(2, 3)
+    assert seen == want
 
 
 @pytest.fixture(scope="module")

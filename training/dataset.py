@@ -333,17 +333,19 @@ class Batches:
         x = np.concatenate(parts_x)
         return (self.augment(x, rng) if self.augment else x), np.concatenate(parts_y)
 
-    def on_epoch_end(self):
-        self.epoch += 1
 
+def as_keras_dataset(batches: Batches, workers: int = 2):
+    """(keras.utils.PyDataset, keras.callbacks.Callback): one Keras epoch is one epoch of
+    `batches`, and the callback (pass it to `fit`) sets the epoch Keras is at before that
+    epoch's batches are drawn. Batch i of epoch e is then batches.draw(e, i), in a whole
+    run and in a resumed one (fit's initial_epoch) alike, and every epoch draws new faces
+    and new augmentation.
 
-def as_keras_dataset(batches: Batches, workers: int = 2, epochs: int | None = None):
-    """A keras.utils.PyDataset over `batches` (worker threads assemble the batches).
-
-    With `epochs`, one long dataset of that many epochs from `batches.epoch` on, item k
-    being batch k % steps of epoch batches.epoch + k // steps: fit it with
-    steps_per_epoch=len(batches). Every batch is then fixed by its place in the run, not
-    by when the workers prefetched it across an epoch's end."""
+    Why this shape (Keras 3.15): a finite PyDataset's enqueuer starts again from item 0
+    every epoch, and items its workers prefetched past an epoch's end are served first in
+    the next one. So the dataset is exactly one epoch long (nothing is prefetched across
+    an epoch's end), and its epoch is Keras's own epoch number, not a count of
+    on_epoch_end calls (Keras makes one before training starts)."""
     import keras
 
     class _Dataset(keras.utils.PyDataset):
@@ -351,15 +353,14 @@ def as_keras_dataset(batches: Batches, workers: int = 2, epochs: int | None = No
             super().__init__(workers=workers, use_multiprocessing=False)
 
         def __len__(self):
-            return len(batches) * (epochs or 1)
+            return len(batches)
 
         def __getitem__(self, i):
-            if epochs is None:
-                return batches[i]
-            return batches.draw(batches.epoch + i // len(batches), i % len(batches))
+            return batches.draw(batches.epoch, i)
 
-        def on_epoch_end(self):
-            if epochs is None:
-                batches.on_epoch_end()
+    class _SetEpoch(keras.callbacks.Callback):
+        # fit calls callbacks' on_epoch_begin before it starts the epoch's data workers
+        def on_epoch_begin(self, epoch, logs=None):
+            batches.epoch = epoch
 
-    return _Dataset()
+    return _Dataset(), _SetEpoch()

@@ -484,14 +484,13 @@ def main(argv=None) -> int:
         logger.error("%s", e)
         return 2
     atomic_write_text(paths["settings"], json.dumps(settings, indent=1) + "\n")
-    batches.epoch = initial_epoch  # a resumed run draws new batches, not the first ones again
+    data, set_epoch = as_keras_dataset(batches)  # epoch e draws batches (seed, e, 0..steps-1)
     started = time.time()
-    model.fit(as_keras_dataset(batches, epochs=max(1, args.epochs - initial_epoch)),
-              steps_per_epoch=len(batches), epochs=args.epochs, initial_epoch=initial_epoch,
+    model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
               shuffle=False,  # batches are random draws already; Keras' shuffle is unseeded
               validation_data=(val.x, val.y), validation_batch_size=128,
               verbose=1 if progress else 2,
-              callbacks=[reseed_dropout_callback(model, args.seed),
+              callbacks=[set_epoch, reseed_dropout_callback(model, args.seed),
                          keras.callbacks.CSVLogger(paths["history"], append=True),
                          keep_best_callback(paths, base, model, settings, best)])
     elapsed = time.time() - started
