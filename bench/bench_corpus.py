@@ -1,4 +1,4 @@
-"""Videos per hour: one process (deepfakes_videos.py) against Ray (score_corpus.py), in one
+"""Videos per hour: one process (deepfakes_videos.py) against Ray (mesonet corpus), in one
 invocation, on N copies of a fixture clip.
 
     python bench/bench_corpus.py                    # 24 copies, 30 frames, best of 2
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
         py = sys.executable
         one = [py, "deepfakes_videos.py", corpus, "--frames", str(args.frames), "--no-progress",
                "--output", None]
-        ray = [py, "score_corpus.py", corpus, "--frames", str(args.frames), "--no-progress",
+        ray = [py, "-m", "mesonet", "corpus", corpus, "--frames", str(args.frames), "--no-progress",
                "--ray", "local", "--actors", str(args.actors), "--output", None]
         best = {"one process": float("inf"), "ray": float("inf")}
         for r in range(args.repeats):

@@ -8,7 +8,7 @@ invocation, each path run interleaved with the others --repeats times (best of e
 plain:    keras.Model.predict on float32 /255 arrays, batch 64 (what the original does).
 api:      the original API as a researcher calls it, Meso4().load(weights).predict(uint8):
           the runtime picked for where it runs (ONNX Runtime on a CPU, jax.jit on a GPU).
-scripts:  cli.load_scorer(weights).predict(uint8): what the scripts and the service use
+scripts:  scorers.load_scorer(weights).predict(uint8): what the scripts and the service use
           (the cached ONNX graph, without TensorFlow, on a CPU).
 keras:    Classifier(runtime="keras").predict on uint8: one compiled fixed-shape function
           (XLA via tf.function on TensorFlow, "jit" on JAX), in float32 or, with
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # noqa: E402
 
 
 def macs_per_face(model) -> int:
@@ -78,9 +77,10 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    import classifiers
-    import cli
-    import zoo
+    from mesonet import classifiers
+    from mesonet import cli
+    from mesonet import scorers
+    from mesonet import zoo
 
     print(f"backend {keras.backend.backend()}, {args.n} faces per pass, {args.repeats} "
           "interleaved rounds, best of each")
@@ -103,8 +103,8 @@ def main(argv=None) -> int:
             continue
         api = classifiers.CLASSIFIERS[name]().load(weights)
         plain_model = api.model
-        scripts = cli.load_scorer(weights)  # exports the graph into the cache the first time
-        scripts = cli.load_scorer(weights)  # ... and this one scores from the cache
+        scripts = scorers.load_scorer(weights)  # exports the graph into the cache the first time
+        scripts = scorers.load_scorer(weights)  # ... and this one scores from the cache
         paths = {"plain": lambda: plain_model.predict(xf, batch_size=64, verbose=0),
                  f"api ({api.runtime})": lambda: api.predict(x8),
                  f"scripts ({type(scripts).__name__})": lambda: scripts.predict(x8)}

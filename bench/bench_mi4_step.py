@@ -32,7 +32,6 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
 
 def _dense_dilated(self, inputs, kernel):
@@ -82,8 +81,8 @@ def _skip(self, inputs, training=None, mask=None):
 def build(variant: str, precision: str):
     import keras
 
-    import classifiers
-    from df_CNN import training_model
+    from mesonet import classifiers
+    from mesonet.training.train import training_model
 
     keras.mixed_precision.set_dtype_policy(precision)
     base = classifiers.build("meso4" if variant == "meso4" else "mesoinception4")
@@ -113,7 +112,7 @@ def main(argv=None) -> int:
     import keras
     import numpy as np
 
-    import df_CNN
+    from mesonet.training import train as df_CNN
 
     precision = df_CNN.resolve_precision(args.precision, keras.backend.backend())
     if keras.backend.backend() != "tensorflow":

@@ -3,7 +3,7 @@
     python bench/bench_service.py                      # 50 concurrent, 3 rounds
     python bench/bench_service.py --concurrency 100 --rounds 5 --image photo.jpg
 
-Starts `app.py` on a free port of 127.0.0.1 (queue sized to take every request, so
+Starts `mesonet serve` on a free port of 127.0.0.1 (queue sized to take every request, so
 nothing is turned away), sends `--concurrency` image requests at once for each of
 `--rounds` rounds, and reports requests/s, p50 and p99 latency, errors, and the
 server's resident memory before, between and after the rounds (flat = no leak).
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port),
+    server = subprocess.Popen([sys.executable, "-m", "mesonet", "serve", "--port", str(port),
                                "--workers", str(args.workers), "--queue", str(args.concurrency),
                                "--weights", args.weights], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

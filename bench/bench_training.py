@@ -27,14 +27,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
 
 def faces(n: int, data: Path, progress: bool):
     """A Split of n training faces: the prepared corpus's (with landmarks), or random."""
     import numpy as np
 
-    from dataset import Split, load_split
+    from mesonet.training.dataset import Split, load_split
 
     rng = np.random.default_rng(0)
     if (data / "training").is_dir() and (data / "corpus.csv").is_file():
@@ -63,7 +62,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from dataset import Augmentation, Batches, Mix, as_keras_dataset, forgery_pool
+    from mesonet.training.dataset import Augmentation, Batches, Mix, as_keras_dataset, forgery_pool
 
     split, kind = faces(args.n, Path(args.data), progress=False)
     pool_s, pool = None, None
@@ -75,9 +74,9 @@ def main(argv=None) -> int:
 
     import keras
 
-    import classifiers
-    import df_CNN
-    from df_CNN import training_model
+    from mesonet import classifiers
+    from mesonet.training import train as df_CNN
+    from mesonet.training.train import training_model
 
     precision = df_CNN.resolve_precision(args.precision, keras.backend.backend())
     print(f"backend {keras.backend.backend()}, {args.model}, {len(split.y)} {kind} faces in "

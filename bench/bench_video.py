@@ -5,7 +5,7 @@
     python bench/bench_video.py clip.mp4 --repeat 3   # fastest of 3 runs each
 
 Start-up (imports, model and detector loading) is timed once and reported apart (it is
-short when the weights' ONNX graph is already in the cache: see cli.load_scorer);
+short when the weights' ONNX graph is already in the cache: see scorers.load_scorer);
 per-video times are the work on that video alone. Both pipelines get the same
 videos and the same sampled frames. Prints a table and the ratio per video.
 """
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 SHARED = Path(os.environ.get("MESONET_SHARED", ROOT.parent / "shared"))
 DEFAULT = [SHARED / "fixtures/videos/short_hamilton_clip.mp4",
            SHARED / "fixtures/videos/liveportrait_d0_frontal_face_3s.mp4",
@@ -47,12 +46,14 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     import numpy as np
 
-    import cli
-    import pipeline
-    from faces import FaceFinder
-    from media import iter_frames
+    from mesonet import cli
 
-    classifier = cli.load_scorer(args.weights, runtime=args.runtime)
+    from mesonet import scorers
+    from mesonet import pipeline
+    from mesonet.faces import FaceFinder
+    from mesonet.media import iter_frames
+
+    classifier = scorers.load_scorer(args.weights, runtime=args.runtime)
     finder = FaceFinder()
     classifier.predict(np.zeros((1, 256, 256, 3), np.uint8))  # compile once
     startup = time.perf_counter() - t0
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
             import original_pipeline
 
             if baseline_clf is None:  # the original scored with plain Keras predict
-                import classifiers
+                from mesonet import classifiers
 
                 baseline_clf = classifiers.load_classifier(weights=args.weights, runtime="keras")
             base = float("inf")

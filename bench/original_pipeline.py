@@ -24,7 +24,7 @@ def run(path, frame_indices, classifier):
     import imageio
     from scipy.ndimage import rotate, zoom
 
-    from pipeline import find_coordinates
+    from mesonet.pipeline import find_coordinates
 
     reader = imageio.get_reader(str(path), "ffmpeg")
     first = reader.get_data(0)

@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
 
-import cli  # noqa: E402
+from mesonet import cli  # noqa: E402
+from mesonet import scorers
 
 
 def first_face(path, finder):
-    from pipeline import extract_faces
+    from mesonet.pipeline import extract_faces
 
     result = extract_faces(path, finder, 9)
     if not result.faces:
@@ -41,13 +41,13 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from explain import explain, overlay
-    from faces import FaceFinder
-    from outputs import atomic_path
+    from mesonet.explain import explain, overlay
+    from mesonet.faces import FaceFinder
+    from mesonet.outputs import atomic_path
 
     finder = FaceFinder()
     crops = np.stack([first_face(args.real, finder), first_face(args.forged, finder)])
-    classifier = cli.load_scorer(args.weights, args.model, args.runtime)
+    classifier = scorers.load_scorer(args.weights, args.model, args.runtime)
     p_real = classifier.predict(crops)[:, 0]
     maps = explain(classifier, crops)
     fig, axes = plt.subplots(2, 2, figsize=(5.2, 5.6), dpi=110)

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "training")]
 
 
 def main(argv=None) -> int:
@@ -28,8 +27,8 @@ def main(argv=None) -> int:
     from PIL import Image
     from skimage import data
 
-    import faces
-    from synthesize import synthesize
+    from mesonet import faces
+    from mesonet.training.synthesize import synthesize
 
     portrait = data.astronaut()  # 512 x 512 RGB
     finder = faces.FaceFinder()

@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # downloads and cached ONNX graphs go to a folder of this test session, not the user's
 os.environ.setdefault("MESONET_CACHE_DIR", tempfile.mkdtemp(prefix="mesonet-tests-"))
@@ -61,14 +60,14 @@ def original_weights_dir():
 
 @pytest.fixture(scope="session")
 def meso4_df(reference):
-    from classifiers import load_classifier
+    from mesonet.classifiers import load_classifier
 
     return load_classifier(weights="meso4-df")
 
 
 @pytest.fixture(scope="session")
 def finder():
-    from faces import FaceFinder
+    from mesonet.faces import FaceFinder
 
     return FaceFinder()
 
@@ -77,8 +76,8 @@ def finder():
 def face(fixtures, finder):
     """A real photo's aligned crop (uint8 256 x 256 x 3) and its 68 landmarks in the
     crop's pixels ((68, 2) x y), as training/prepare_corpus.py stores them."""
-    import faces
-    import media
+    from mesonet import faces
+    from mesonet import media
 
     image = media.read_image(fixtures / "faces" / "obama.jpg")
     finder.reset()
@@ -115,12 +114,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serve(*args, timeout: float = 120):
-    """Run app.py with these arguments on a free port; yield its URL; stop it after."""
+    """Run `mesonet serve` with these arguments on a free port; yield its URL; stop it after."""
     import time
     import urllib.request
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *map(str, args)],
+    proc = subprocess.Popen([sys.executable, "-m", "mesonet", "serve", "--port", str(port), *map(str, args)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=os.environ.copy())
     url = f"http://127.0.0.1:{port}"

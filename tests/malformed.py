@@ -69,8 +69,7 @@ def _video(fixtures: Path, suffix: str, codec: str | None, n: int = 10,
 
     import imageio_ffmpeg
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from media import iter_frames
+    from mesonet.media import iter_frames
 
     frames = [f.image for f in iter_frames(fixtures / "videos" /
                                            "liveportrait_d0_frontal_face_3s.mp4", n)]

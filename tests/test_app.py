@@ -66,15 +66,15 @@ def test_weights_list_says_which_are_here_and_which_would_download(server, tmp_p
 
     env = {k: v for k, v in os.environ.items() if k != "MESONET_WEIGHTS_DIR"}
     env.update({"MESONET_CACHE_DIR": str(tmp_path), "MESONET_WEIGHTS_URL": "http://127.0.0.1:9/"})
-    listing = subprocess.run([sys.executable, "zoo.py"], cwd=ROOT, env=env, capture_output=True,
+    listing = subprocess.run([sys.executable, "-m", "mesonet", "weights"], cwd=ROOT, env=env, capture_output=True,
                              text=True, timeout=60)
     assert listing.returncode == 0
     line = next(ln for ln in listing.stdout.splitlines() if ln.startswith("meso4-df "))
     assert "not here" in line and "downloads on first use from http://127.0.0.1:9/" in listing.stdout
-    fetch = subprocess.run([sys.executable, "zoo.py", "fetch", "meso4-df"], cwd=ROOT, env=env,
+    fetch = subprocess.run([sys.executable, "-m", "mesonet", "weights", "fetch", "meso4-df"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60)
-    assert fetch.returncode == 2 and "offline?" in fetch.stderr and "zoo.py fetch" in fetch.stderr
-    fetched = subprocess.run([sys.executable, "zoo.py", "fetch"], cwd=ROOT, capture_output=True,
+    assert fetch.returncode == 2 and "offline?" in fetch.stderr and "mesonet weights fetch" in fetch.stderr
+    fetched = subprocess.run([sys.executable, "-m", "mesonet", "weights", "fetch"], cwd=ROOT, capture_output=True,
                              text=True, timeout=60, env=os.environ.copy())
     assert fetched.returncode == 0 and fetched.stdout.count("verified (SHA-256)") == 4
 

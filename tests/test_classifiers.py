@@ -13,9 +13,9 @@ import threading
 import numpy as np
 import pytest
 
-import classifiers
-import zoo
-from classifiers import Meso1, Meso4, MesoInception4
+from mesonet import classifiers
+from mesonet import zoo
+from mesonet.classifiers import Meso1, Meso4, MesoInception4
 from conftest import ORIGINAL_FILES, ROOT, run_script
 
 TEST_IMAGES = ["test_images/df/df00204.jpg", "test_images/df/df01254.jpg",
@@ -27,7 +27,7 @@ def trainable(model):
 
 
 def test_one_list_of_architectures():
-    from contract import ARCHITECTURES
+    from mesonet.contract import ARCHITECTURES
 
     assert tuple(classifiers.CLASSIFIERS) == tuple(classifiers.BUILDERS) == ARCHITECTURES
 
@@ -48,7 +48,7 @@ def test_batchnorm_epsilon_and_sigmoid_head():
 
 
 def _reference_batch(reference):
-    from media import load_face_crop
+    from mesonet.media import load_face_crop
 
     return np.stack([load_face_crop(reference / p) for p in TEST_IMAGES])
 
@@ -231,8 +231,8 @@ def test_the_same_code_runs_on_jax(reference, tmp_path):
     code = f"""
 import json, sys
 import numpy as np, keras
-import classifiers
-from media import load_face_crop
+from mesonet import classifiers
+from mesonet.media import load_face_crop
 assert keras.backend.backend() == "jax"
 ref = json.load(open({str(reference / 'reference_predictions.json')!r}))["predictions"]
 paths = {TEST_IMAGES!r}
@@ -259,7 +259,7 @@ try:
 except ValueError as e:
     assert "received shape (2, 128, 128, 3)" in str(e)
 # explanations on JAX: the same maps as on TensorFlow (compared by the caller)
-from explain import explain
+from mesonet.explain import explain
 maps = np.concatenate([explain(clf, x), explain(clf, x, "activation")])
 np.save(sys.argv[1], maps)
 print(worst, loss)
@@ -271,7 +271,7 @@ print(worst, loss)
     assert out.returncode == 0, out.stderr[-2000:]
     worst, loss = map(float, out.stdout.split()[-2:])
     assert worst < 1e-4 and np.isfinite(loss)
-    from explain import explain
+    from mesonet.explain import explain
 
     x = _reference_batch(reference)
     clf = classifiers.load_classifier(weights="meso4-df", runtime="keras")

@@ -24,7 +24,7 @@ def combo_file(tmp_path_factory, reference):
 
 @pytest.fixture(scope="module")
 def faces(reference, face):
-    import media
+    from mesonet import media
 
     names = ["real/real00240.jpg", "real/real00772.jpg", "df/df00204.jpg", "df/df01254.jpg"]
     crops = [np.asarray(media.load_face_crop(reference / "test_images" / n)) for n in names]
@@ -32,16 +32,17 @@ def faces(reference, face):
 
 
 def test_a_combination_scores_the_lowest_p_real_of_its_members(combo_file, faces):
-    import classifiers
-    import cli
-    import zoo
+    from mesonet import classifiers
+    from mesonet import cli
+    from mesonet import scorers
+    from mesonet import zoo
 
     members = [classifiers.load_classifier(weights=m, runtime="keras") for m in MEMBERS]
     scores = np.concatenate([m.predict(faces) for m in members], axis=1)
     # the members disagree on these faces, so the rule matters
     assert np.abs(scores[:, 0] - scores[:, 1]).max() > 0.05
-    for combo in (classifiers.load_classifier(weights=str(combo_file), runtime="keras"),
-                  cli.load_scorer(str(combo_file), runtime="keras")):
+    for combo in (scorers.load_scorer(str(combo_file), runtime="keras"),
+                  scorers.load_scorer(str(combo_file), runtime="onnx")):
         assert type(combo).__name__ == "Combination"
         np.testing.assert_allclose(combo.predict(faces)[:, 0], scores.min(axis=1), atol=1e-6)
         np.testing.assert_array_equal(combo.deciding_member(faces), scores.argmin(axis=1))
@@ -56,24 +57,23 @@ def test_a_combination_scores_the_lowest_p_real_of_its_members(combo_file, faces
 def test_a_member_may_be_a_weights_file_beside_the_combination(combo_file, faces, tmp_path):
     import shutil
 
-    import cli
-    import zoo
+    from mesonet import scorers, zoo
 
     shutil.copy(zoo.project_weights()["meso4-corpus"], tmp_path / "mine.weights.h5")
     mine = tmp_path / "mine.combination.json"
     mine.write_text(json.dumps({"members": ["mine.weights.h5", "meso4-df"]}))  # relative
     assert zoo.combination(str(mine))["members"] == [str(tmp_path / "mine.weights.h5"),
                                                      "meso4-df"]
-    np.testing.assert_allclose(cli.load_scorer(str(mine), runtime="keras").predict(faces),
-                               cli.load_scorer(str(combo_file), runtime="keras").predict(faces),
+    np.testing.assert_allclose(scorers.load_scorer(str(mine), runtime="keras").predict(faces),
+                               scorers.load_scorer(str(combo_file), runtime="keras").predict(faces),
                                atol=1e-6)
 
 
 def test_a_combination_face_is_explained_by_the_member_that_decided(combo_file, faces):
-    import classifiers
-    from explain import explain
+    from mesonet import scorers
+    from mesonet.explain import explain
 
-    combo = classifiers.load_classifier(weights=str(combo_file), runtime="keras")
+    combo = scorers.load_scorer(str(combo_file), runtime="keras")
     decided = combo.deciding_member(faces)
     maps = explain(combo, faces)
     assert maps.shape == (len(faces), 256, 256) and np.isfinite(maps).all()
@@ -112,7 +112,7 @@ def test_scripts_take_a_combination_and_name_it(combo_file, reference, tmp_path)
     (json.dumps({"members": ["meso4-df", "meso9-nothing"]}), "meso9-nothing"),
 ])
 def test_a_bad_combination_file_is_refused_naming_it(tmp_path, content, message):
-    import zoo
+    from mesonet import zoo
 
     bad = tmp_path / "bad.combination.json"
     bad.write_text(content)
@@ -124,7 +124,7 @@ def test_a_bad_combination_file_is_refused_naming_it(tmp_path, content, message)
 
 
 def test_a_combination_rule_must_be_known():
-    from scoring import Combination
+    from mesonet.scoring import Combination
 
     with pytest.raises(ValueError, match="unknown rule 'mean'"):
         Combination("x", [object(), object()], "mean")
@@ -133,7 +133,7 @@ def test_a_combination_rule_must_be_known():
 
 
 def test_every_shipped_combination_resolves_and_has_its_card():
-    import zoo
+    from mesonet import zoo
 
     shipped = zoo.project_combinations()
     assert shipped, "weights/ ships at least one combination (meso4-df-or-gan)"
@@ -145,7 +145,7 @@ def test_every_shipped_combination_resolves_and_has_its_card():
 
 
 def test_a_project_model_card_says_what_its_weights_were_trained_on():
-    import zoo
+    from mesonet import zoo
 
     assert zoo.trained_on("meso4-gan") == (
         "GAN whole faces only (StyleGAN, StyleGAN3) against real photos; a specialist, not "

@@ -48,7 +48,7 @@ def test_sample_images_score_and_report(tmp_path):
     rows = read_csv(out)
     assert list(rows[0])[:5] == ["path", "path_bytes", "p_real", "prediction", "label"]
     assert {r["label"] for r in rows} == {"fake", "real"}
-    from zoo import DEFAULT_WEIGHTS
+    from mesonet.zoo import DEFAULT_WEIGHTS
 
     assert all(0 <= float(r["p_real"]) <= 1 and r["weights"] == DEFAULT_WEIGHTS for r in rows)
     assert "0 = deepfake/Face2Face, 1 = real" in proc.stdout

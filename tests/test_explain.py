@@ -9,7 +9,6 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "training"))
 
 
 
@@ -25,8 +24,8 @@ def blend_detector(face):
     own before scoring."""
     import keras
 
-    import classifiers
-    from synthesize import synthesize
+    from mesonet import classifiers
+    from mesonet.training.synthesize import synthesize
 
     crop, marks = face
     rng = np.random.default_rng(0)
@@ -50,8 +49,8 @@ def blend_detector(face):
 
 @pytest.mark.slow
 def test_the_map_lights_up_the_forged_region(face, blend_detector):
-    from explain import explain
-    from synthesize import synthesize
+    from mesonet.explain import explain
+    from mesonet.training.synthesize import synthesize
 
     crop, marks = face
     rng = np.random.default_rng(99)
@@ -71,17 +70,18 @@ def test_the_map_lights_up_the_forged_region(face, blend_detector):
 
 
 def test_maps_have_the_crop_shape_differ_between_faces_and_fall_back_from_onnx(face, reference):
-    import classifiers
-    from explain import explain
+    from mesonet import classifiers
+    from mesonet.explain import explain
 
     crop, _ = face
-    other = np.asarray(__import__("media").load_face_crop(
+    other = np.asarray(__import__("mesonet.media", fromlist=["media"]).load_face_crop(
         reference / "test_images/df/df00204.jpg"))
     x = np.stack([crop, other])
-    import cli
+    from mesonet import cli
+    from mesonet import scorers
 
-    cli.load_scorer("meso4-df", runtime="onnx")  # exports the graph into the cache
-    onnx = cli.load_scorer("meso4-df", runtime="onnx")
+    scorers.load_scorer("meso4-df", runtime="onnx")  # exports the graph into the cache
+    onnx = scorers.load_scorer("meso4-df", runtime="onnx")
     assert type(onnx).__name__ == "OnnxClassifier"  # no Keras model, no gradients
     keras_clf = classifiers.load_classifier(weights="meso4-df", runtime="keras")
     for method in ("gradcam", "activation"):

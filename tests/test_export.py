@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-import classifiers
-from classifiers import Meso4
+from mesonet import classifiers
+from mesonet.classifiers import Meso4
 from conftest import ORIGINAL_FILES, run_script
 from test_classifiers import TEST_IMAGES, _reference_batch
 
@@ -35,12 +35,12 @@ def test_auto_runtime_is_onnx_on_a_cpu_and_keras_elsewhere():
     import keras
     import tensorflow as tf
 
-    import scoring
+    from mesonet import scoring
 
     on_cpu = keras.backend.backend() == "tensorflow" and not tf.config.list_physical_devices("GPU")
-    assert classifiers.resolve_runtime("auto") == ("onnx" if on_cpu else "keras")
-    # the scripts' decision, made without importing TensorFlow, agrees
-    assert scoring.onnx_wanted("auto") == (classifiers.resolve_runtime("auto") == "onnx")
+    # decided once, without TensorFlow (scoring), and TensorFlow's own view agrees
+    assert scoring.resolve_runtime("auto") == ("onnx" if on_cpu else "keras")
+    assert classifiers.resolve_runtime("auto") == scoring.resolve_runtime("auto")
     assert Meso4().runtime == classifiers.resolve_runtime("auto")  # the original API too
     with pytest.raises(ValueError, match="known: auto, keras, onnx"):
         classifiers.resolve_runtime("tensorrt")
@@ -51,7 +51,7 @@ def test_export_script_writes_a_model_onnx_runtime_reads(reference, tmp_path):
     import onnxruntime as ort
 
     out = tmp_path / "m.onnx"
-    proc = run_script("export.py", "--weights", "mesoinception4-df", "--output", out)
+    proc = run_script("-m", "mesonet", "export", "--weights", "mesoinception4-df", "--output", out)
     assert proc.returncode == 0, proc.stderr
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     x = _reference_batch(reference)
@@ -61,14 +61,16 @@ def test_export_script_writes_a_model_onnx_runtime_reads(reference, tmp_path):
 
 
 def test_scoring_starts_without_keras_once_the_graph_is_cached(reference, tmp_path):
-    """cli.load_scorer exports the ONNX graphs into the cache on first use; the next
-    process scores from them without importing Keras or TensorFlow, with the same values."""
+    """scorers.load_scorer writes the ONNX graphs from the weights file into the cache on
+    first use, without Keras; the next process scores from them; neither imports Keras or
+    TensorFlow, and both give the reference values."""
     expected = json.loads((reference / "reference_predictions.json").read_text())
     expected = [expected["predictions"]["MesoInception_DF"][p] for p in TEST_IMAGES]
-    code = ("import sys, json, numpy as np, cli\n"
-            "from media import load_face_crop\n"
+    code = ("import sys, json, numpy as np\n"
+            "from mesonet import scorers\n"
+            "from mesonet.media import load_face_crop\n"
             f"x = np.stack([load_face_crop({str(reference)!r} + '/' + p) for p in {TEST_IMAGES!r}])\n"
-            "clf = cli.load_scorer('mesoinception4-df', runtime='onnx')\n"
+            "clf = scorers.load_scorer('mesoinception4-df', runtime='onnx')\n"
             "print(json.dumps({'class': type(clf).__name__, 'model': clf.model.name,\n"
             "    'p': clf.predict(x)[:, 0].tolist(), 'p_float': clf.predict(x / 255.0)[:, 0].tolist(),\n"
             "    'tensorflow': 'tensorflow' in sys.modules, 'keras': 'keras' in sys.modules}))\n")
@@ -79,10 +81,67 @@ def test_scoring_starts_without_keras_once_the_graph_is_cached(reference, tmp_pa
         assert proc.returncode == 0, proc.stderr
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     first, second = runs
-    assert first["class"] == "MesoInception4" and first["keras"]
     assert len(list((tmp_path / "onnx").glob("mesoinception4-*.onnx"))) == 2
-    assert second == {**second, "class": "OnnxClassifier", "model": "mesoinception4",
-                      "tensorflow": False, "keras": False}
+    for run in runs:
+        assert run == {**run, "class": "OnnxClassifier", "model": "mesoinception4",
+                       "tensorflow": False, "keras": False}
     for run in runs:
         np.testing.assert_allclose(run["p"], expected, atol=1e-5)
         np.testing.assert_allclose(run["p_float"], expected, atol=1e-5)
+
+
+def test_the_keras_free_layer_tables_are_the_keras_models():
+    """architectures.LAYERS states each network as Keras builds it: the same layers in the
+    same order, reading the same inputs, with the same settings and weight shapes."""
+    from mesonet import architectures
+
+    kinds = {"Conv2D": "conv", "BatchNormalization": "bn", "MaxPooling2D": "pool",
+             "Concatenate": "concat", "Flatten": "flatten", "Dropout": "dropout",
+             "Dense": "dense", "LeakyReLU": "leaky"}
+    for name in architectures.LAYERS:
+        model = classifiers.build(name)
+        table = architectures.layers_of(name)
+        assert [layer.name for layer in model.layers[1:]] == [t.name for t in table]
+        shapes = architectures.expected_shapes(name)
+        for layer, t in zip(model.layers[1:], table):
+            inbound = layer.input if isinstance(layer.input, list) else [layer.input]
+            assert kinds[type(layer).__name__] == t.kind, layer.name
+            assert tuple(x._keras_history.operation.name for x in inbound) == t.inputs
+            if t.kind == "conv":
+                assert (layer.filters, layer.kernel_size[0], layer.dilation_rate[0],
+                        layer.activation.__name__) == (t.config["filters"], t.config["kernel"],
+                                                       t.config["dilation"], "relu")
+            if t.kind == "pool":
+                assert layer.pool_size[0] == t.config["size"]
+            if t.kind == "bn":
+                assert layer.epsilon == architectures.BN_EPSILON
+            if layer.weights:
+                assert [tuple(w.shape) for w in layer.weights][1:] == \
+                    [tuple(s) for s in shapes[layer.name]][1:]
+
+
+@pytest.mark.parametrize("name", ["meso4-df", "mesoinception4-f2f", "meso4-dfdc", "meso4-gan"])
+def test_weights_read_without_keras_are_the_weights_keras_loads(reference, name):
+    """A graph written from the file alone (the base install's path) scores as Keras does."""
+    from mesonet import architectures, scoring, zoo
+
+    record = zoo.resolve(name)
+    keras_clf = classifiers.load_classifier(weights=name, runtime="keras")
+    arrays = architectures.read_weights(record.architecture, record.path)
+    for layer in keras_clf.model.layers:
+        for got, want in zip(arrays.get(layer.name, []), layer.get_weights()):
+            np.testing.assert_array_equal(got, want)
+    x = _reference_batch(reference)
+    forward = scoring.onnx_forward({"uint8": scoring.to_onnx(record.architecture, "uint8", arrays)
+                                    .SerializeToString()})
+    np.testing.assert_allclose(forward(x), keras_clf.predict(x), atol=1e-5)
+
+
+def test_reading_weights_of_another_network_names_the_file(reference):
+    from mesonet import architectures, zoo
+
+    path = zoo.resolve("meso4-df").path
+    with pytest.raises(ValueError, match=f"{path}.*does not fit mesoinception4"):
+        architectures.read_weights("mesoinception4", path)
+    with pytest.raises(ValueError, match="holds meso4 weights, not mesoinception4"):
+        architectures.read_weights("mesoinception4", zoo.resolve("meso4-dfdc").path)

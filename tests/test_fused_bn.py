@@ -11,7 +11,6 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "training"))
 
 keras = pytest.importorskip("keras")
 if keras.backend.backend() != "tensorflow":
@@ -53,8 +52,8 @@ def test_fused_layer_matches_float64_outputs_gradients_and_moving_statistics(bat
     comes from the biased batch variance, as Keras has it; inference is Keras's own path."""
     import tensorflow as tf
 
-    import classifiers
-    from fused_bn import fuse_batch_norm
+    from mesonet import classifiers
+    from mesonet.training.fused_bn import fuse_batch_norm
 
     keras.utils.set_random_seed(0)
     conv = classifiers.build("meso4").get_layer("block1_conv")
@@ -96,8 +95,8 @@ def test_fused_training_step_matches_keras_and_keeps_plain_layers(batch, model_n
     statistics are the less exact, still under bfloat16's rounding), the loss after one SGD
     step within 1 % and lower, the moving statistics within 1e-3; and the saved model holds
     plain BatchNormalization layers."""
-    import classifiers
-    from df_CNN import training_model
+    from mesonet import classifiers
+    from mesonet.training.train import training_model
 
     keras.utils.set_random_seed(2)
     start = classifiers.build(model_name).get_weights()

@@ -24,7 +24,6 @@ import pytest
 from conftest import ROOT, post, run_script, serve
 from malformed import IMAGE_SUFFIXES, make_corpus, media_files
 
-sys.path.insert(0, str(ROOT / "training"))
 
 SAMPLE = 150  # files in the quick run: every class, the good files and odd names whole
 MAX_SECONDS_PER_FILE = 20.0
@@ -61,7 +60,7 @@ def peak_rss_mb() -> float:
 
 
 def printable_names(folder: Path, entries) -> set[str]:
-    from outputs import printable
+    from mesonet.outputs import printable
 
     return {printable(folder / e.name) for e in entries}
 
@@ -85,7 +84,7 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
     listed = media_files(entries)
     images = [e for e in listed if Path(e.name).suffix.lower() in IMAGE_SUFFIXES]
     report = {"files": len(entries), "listed": len(listed)}
-    from outputs import printable
+    from mesonet.outputs import printable
 
     # the good files, scored alone in a clean folder: the corpus run must score them the same
     clean = work / "clean"
@@ -158,7 +157,7 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
     assert scored + failed == len(images) and scored > 0
     for f in result["failed"]:
         check_reason(f["path"], f["error"])
-    from dataset import load_split
+    from mesonet.training.dataset import load_split
 
     split = load_split(labelled, progress=False)
     assert len(split.x) == scored and split.counts["unreadable"] == failed
@@ -172,7 +171,7 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
             [e for e in regular if e.kind not in ("good", "odd_name")][::max(1, len(regular)
                                                                            // api_sample)]
     statuses = Counter()
-    from zoo import DEFAULT_WEIGHTS  # what the good files were scored alone with
+    from mesonet.zoo import DEFAULT_WEIGHTS  # what the good files were scored alone with
 
     with serve("--weights", DEFAULT_WEIGHTS, "--workers", "1", "--queue", "4",
                "--temp-dir", work) as url:

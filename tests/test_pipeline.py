@@ -9,9 +9,9 @@ import subprocess
 import numpy as np
 import pytest
 
-import faces
-import media
-import pipeline
+from mesonet import faces
+from mesonet import media
+from mesonet import pipeline
 from conftest import ROOT, run_script
 
 

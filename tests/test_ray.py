@@ -85,7 +85,7 @@ def same_rows(got: list[dict], want: list[dict], key: str) -> None:
 
 
 def score(cluster, corpus, out, *extra):
-    return ["score_corpus.py", corpus, "--output", out, "--ray", cluster, "--frames", "6",
+    return ["-m", "mesonet", "corpus", corpus, "--output", out, "--ray", cluster, "--frames", "6",
             "--all-faces", "--actors", "2", "--shard-files", "1", "--no-progress", *extra]
 
 
@@ -121,7 +121,7 @@ def test_parquet_shards_and_a_manifest_with_labels(cluster, corpus, tmp_path):
     manifest = tmp_path / "corpus.csv"
     manifest.write_text("path,label\n" + f"{corpus / 'obama.jpg'},real\n"
                         f"{corpus / 'missing.mp4'},fake\n")
-    proc = run_script("score_corpus.py", "--manifest", manifest, "--output", tmp_path / "out",
+    proc = run_script("-m", "mesonet", "corpus", "--manifest", manifest, "--output", tmp_path / "out",
                       "--ray", cluster, "--format", "parquet", "--no-progress")
     assert proc.returncode == 0, proc.stderr[-3000:]
     import pyarrow.parquet as pq
@@ -142,7 +142,7 @@ def test_parquet_shards_and_a_manifest_with_labels(cluster, corpus, tmp_path):
      "needs a `path` column"),
 ])
 def test_bad_setups_fail_before_any_work(corpus, tmp_path, make, message):
-    proc = run_script("score_corpus.py", corpus, "--output", tmp_path / "out", *make(tmp_path),
+    proc = run_script("-m", "mesonet", "corpus", corpus, "--output", tmp_path / "out", *make(tmp_path),
                       timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr
@@ -152,7 +152,7 @@ def test_bad_setups_fail_before_any_work(corpus, tmp_path, make, message):
 def test_an_unwritable_output_is_refused_before_any_work(corpus, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = run_script("score_corpus.py", corpus, "--output", blocker / "out", "--ray", "local")
+    proc = run_script("-m", "mesonet", "corpus", corpus, "--output", blocker / "out", "--ray", "local")
     assert proc.returncode == 2 and "out" in proc.stderr
 
 

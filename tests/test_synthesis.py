@@ -9,9 +9,8 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "training"))
 
-from synthesize import HULLS, MaskError, hull_mask, post_process, sample_grid, synthesize  # noqa: E402
+from mesonet.training.synthesize import HULLS, MaskError, hull_mask, post_process, sample_grid, synthesize  # noqa: E402
 
 
 

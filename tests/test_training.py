@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import pipeline
+from mesonet import pipeline
 from conftest import ROOT, run_script
 
-sys.path.insert(0, str(ROOT / "training"))
 
 pytestmark = pytest.mark.slow  # real training runs and corpus preparation
 
@@ -68,7 +67,7 @@ def test_training_lowers_the_loss_writes_its_files_and_resumes(tiny_dataset, tmp
     rows = history(tmp_path / "w" / "tiny.history.csv")
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     # the best weights load through the normal API, architecture read from the file
-    from classifiers import load_classifier
+    from mesonet.classifiers import load_classifier
 
     clf = load_classifier(weights=str(out))
     assert clf.model.name == "meso4"
@@ -115,9 +114,9 @@ def test_training_killed_midway_resumes_to_the_same_run(tiny_dataset, tmp_path):
 DATA_PARALLEL_STEPS = """
 import json, sys
 import numpy as np
-sys.path[:0] = [{root!r}, {root!r} + "/training"]
 import keras
-import classifiers, df_CNN
+from mesonet import classifiers
+from mesonet.training import train as df_CNN
 n = int(sys.argv[1])
 keras.utils.set_random_seed(5)
 if n > 1:
@@ -217,7 +216,7 @@ def test_single_class_dataset_is_refused(tmp_path, tiny_dataset):
 
 
 def test_augmentation_keeps_shapes_and_ranges_and_draws_per_face(tiny_dataset):
-    from dataset import Augmentation, load_split
+    from mesonet.training.dataset import Augmentation, load_split
 
     x = load_split(tiny_dataset / "training", progress=False).x[:8]
     out = Augmentation()(x, np.random.default_rng(0))
@@ -236,7 +235,7 @@ def test_degradation_changes_the_faces_it_draws_and_no_other(tiny_dataset):
     """--degrade: the paper's draws are untouched, the degraded faces keep their size and
     stay near the face (JPEG, scaling or blur, not noise), and the share follows the
     setting."""
-    from dataset import Augmentation, degrade, load_split
+    from mesonet.training.dataset import Augmentation, degrade, load_split
 
     x = load_split(tiny_dataset / "training", progress=False).x[:8]
     paper = Augmentation()(x, np.random.default_rng(3))
@@ -266,9 +265,9 @@ def test_a_bfloat16_training_step_matches_float32_on_the_same_batch(tiny_dataset
     in the compute type, so they differ between the two."""
     import keras
 
-    import classifiers
-    from dataset import load_split
-    from df_CNN import training_model
+    from mesonet import classifiers
+    from mesonet.training.dataset import load_split
+    from mesonet.training.train import training_model
 
     split = load_split(tiny_dataset / "training", progress=False)
     x, y = split.x[:32], split.y[:32]
@@ -300,7 +299,7 @@ def test_a_bfloat16_training_step_matches_float32_on_the_same_batch(tiny_dataset
 
 
 def test_batches_weight_groups_and_mix_made_and_collected_fakes():
-    from dataset import Batches, Mix, Split, group_weights
+    from mesonet.training.dataset import Batches, Mix, Split, group_weights
 
     rng = np.random.default_rng(0)
     n = 400
@@ -336,7 +335,7 @@ def test_every_epoch_trains_on_its_own_batches_whole_or_resumed():
     prefetched past an epoch's end. From initial_epoch on, a resumed fit draws the same."""
     import keras
 
-    from dataset import Batches, Mix, Split, as_keras_dataset
+    from mesonet.training.dataset import Batches, Mix, Split, as_keras_dataset
 
     n, steps = 200, 12
     x = np.repeat(np.arange(n, dtype=np.uint8), 4 * 4 * 3).reshape(n, 4, 4, 3)  # face j is j
@@ -400,7 +399,7 @@ def tiny_corpus(tmp_path_factory, fixtures):
 
 
 def test_prepared_corpus_lists_families_and_landmarks_and_resumes(tiny_corpus):
-    from corpus import read_manifest
+    from mesonet.training.corpus import read_manifest
 
     rows = [r for r in read_manifest(tiny_corpus / "corpus.csv") if r["crop"]]
     assert {r["family"] for r in rows} == {"real", "swap", "reenactment"}

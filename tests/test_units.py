@@ -9,11 +9,10 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "training"))
 
 
 def test_iou_of_boxes():
-    from faces import iou
+    from mesonet.faces import iou
 
     a = (0, 10, 10, 0)  # (top, right, bottom, left): a 10 x 10 square
     assert iou(a, a) == 1.0
@@ -23,7 +22,7 @@ def test_iou_of_boxes():
 
 
 def test_scale_box_maps_back_to_source_pixels_and_clips():
-    from faces import scale_box
+    from mesonet.faces import scale_box
 
     # a box found on a half-size copy of a zone cut at (y0, x0) = (100, 50)
     assert scale_box((10, 40, 30, 20), 0.5, (100, 50)) == (120, 130, 160, 90)
@@ -32,7 +31,7 @@ def test_scale_box_maps_back_to_source_pixels_and_clips():
 
 
 def test_tracker_keeps_people_apart_and_follows_them():
-    from pipeline import Tracker
+    from mesonet.pipeline import Tracker
 
     t = Tracker()
     left, right = (10, 60, 60, 10), (10, 200, 60, 150)
@@ -44,7 +43,7 @@ def test_tracker_keeps_people_apart_and_follows_them():
 
 
 def test_sample_indices_spread_evenly_with_both_ends():
-    from media import sample_indices
+    from mesonet.media import sample_indices
 
     assert sample_indices(100, 5) == [0, 25, 50, 74, 99]
     assert sample_indices(3, 10) == [0, 1, 2]
@@ -64,13 +63,13 @@ def test_sample_indices_spread_evenly_with_both_ends():
     (b"just some text, not a picture", None),
 ])
 def test_sniff_decides_by_content(head, kind):
-    from app import sniff
+    from mesonet.service import sniff
 
     assert sniff(head) == kind
 
 
 def test_auc_eer_and_ap_on_hand_made_scores():
-    from evaluate import metrics
+    from mesonet.training.evaluate import metrics
 
     y = [1, 1, 1, 1, 0, 0, 0, 0]  # 1 = real
     perfect = metrics(y, [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
@@ -87,7 +86,7 @@ def test_auc_eer_and_ap_on_hand_made_scores():
 
 
 def test_threshold_rule_and_labels_are_one_contract():
-    from contract import check_threshold, label_from_path, prediction_of
+    from mesonet.contract import check_threshold, label_from_path, prediction_of
 
     assert prediction_of(0.5000001) == "real" and prediction_of(0.5) == "fake"
     assert prediction_of(0.3, threshold=0.2) == "real"
@@ -99,7 +98,7 @@ def test_threshold_rule_and_labels_are_one_contract():
 
 
 def test_crop_folders_use_the_same_label_table(tmp_path):
-    from dataset import list_split
+    from mesonet.training.dataset import list_split
 
     for folder in ("deepfake", "real"):
         (tmp_path / folder).mkdir()
@@ -110,8 +109,8 @@ def test_crop_folders_use_the_same_label_table(tmp_path):
 
 
 def test_inconclusive_band_and_the_spread_of_a_video():
-    from contract import check_band, prediction_of
-    from pipeline import Face, VideoResult
+    from mesonet.contract import check_band, prediction_of
+    from mesonet.pipeline import Face, VideoResult
 
     assert prediction_of(0.534, 0.5, band=0.05) == "inconclusive"
     assert prediction_of(0.459, 0.5, band=0.05) == "inconclusive"
@@ -130,7 +129,7 @@ def test_inconclusive_band_and_the_spread_of_a_video():
 
 
 def test_inconclusive_band_from_hand_made_validation_scores():
-    from evaluate import inconclusive_band
+    from mesonet.training.evaluate import inconclusive_band
 
     rng = np.random.default_rng(0)
     y = np.array([1] * 200 + [0] * 200)

@@ -1,8 +1,8 @@
 """Score a large corpus of videos and images on a Ray cluster (Ray Data).
 
     ray start --head --num-cpus 8                      # once, on the head machine
-    python score_corpus.py clips/ --output scores/ --ray auto
-    python score_corpus.py --manifest corpus.csv --output scores/ --ray 10.0.0.5:6379 \\
+    mesonet corpus clips/ --output scores/ --ray auto
+    mesonet corpus --manifest corpus.csv --output scores/ --ray 10.0.0.5:6379 \\
         --actors 16 --cpus-per-actor 1
 
 The same rows as deepfakes_videos.py (one per file, the same columns, the same per-face
@@ -29,11 +29,13 @@ import os
 import sys
 from pathlib import Path
 
-import cli
-from contract import P_REAL_MEANING
+from mesonet import cli
+from mesonet import scorers
+from mesonet.contract import P_REAL_MEANING
 
 logger = logging.getLogger("score_corpus")
-ROOT = Path(__file__).resolve().parent
+# the folder that holds the mesonet package, for Ray workers started elsewhere
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 SHARD_FILES = 4  # files per shard: small shards lose little to a kill, big ones write less
 
 
@@ -103,7 +105,7 @@ def read_manifest(path: Path) -> list[dict]:
 
 def corpus_items(paths, manifest) -> list[dict]:
     """Every file to score, in order: [{'path', 'label', 'order'}], each once."""
-    from media import list_media
+    from mesonet.media import list_media
 
     items = read_manifest(Path(manifest)) if manifest else []
     known = {i["path"] for i in items}
@@ -126,7 +128,7 @@ def shard_name(names: list[str]) -> str:
 
 
 def write_shard(folder: Path, name: str, rows: list[dict], columns: list[str], fmt: str) -> None:
-    from outputs import atomic_path, atomic_write_text, csv_text
+    from mesonet.outputs import atomic_path, atomic_write_text, csv_text
 
     path = folder / f"{name}.{fmt}"
     if fmt == "csv":
@@ -165,19 +167,19 @@ class Scorer:
 
     def __init__(self, settings: dict):
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-        from faces import FaceFinder
+        from mesonet.faces import FaceFinder
 
         self.s = settings
-        self.classifier = cli.load_scorer(settings["weights"], settings["model"],
+        self.classifier = scorers.load_scorer(settings["weights"], settings["model"],
                                           settings["runtime"])
-        import zoo
+        from mesonet import zoo
 
         self.band = settings["band"] if settings["band"] is not None else \
             zoo.inconclusive_band(self.classifier.weights)
         self.finder = FaceFinder(settings["detector"])
 
     def __call__(self, batch: dict) -> dict:
-        from pipeline import face_rows, video_row
+        from mesonet.pipeline import face_rows, video_row
 
         rows, faces = [], []
         for path, label, order in zip(batch["path"], batch["label"], batch["order"]):
@@ -221,8 +223,8 @@ def connect(address: str, project_env: dict):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args.verbose)
-    from outputs import atomic_write_text, csv_text, printable, remove_stale
-    from pipeline import FACE_COLUMNS, VIDEO_COLUMNS
+    from mesonet.outputs import atomic_write_text, csv_text, printable, remove_stale
+    from mesonet.pipeline import FACE_COLUMNS, VIDEO_COLUMNS
 
     if args.shard_files < 1 or (args.actors is not None and args.actors < 1):
         raise ValueError("--shard-files and --actors must be at least 1")
@@ -241,11 +243,11 @@ def main(argv=None) -> int:
     logger.info("%d files, %d already scored in %s, %d to score", len(items),
                 len(items) - len(todo), out, len(todo))
     if todo:
-        import zoo
+        from mesonet import zoo
 
         zoo.resolve(args.weights)  # fetch once here, not once per actor
         env = {k: v for k, v in os.environ.items() if k.startswith("MESONET_")}
-        env.update({"PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"})
+        env.update({"PYTHONPATH": str(PACKAGE_PARENT), "TF_CPP_MIN_LOG_LEVEL": "2"})
         ray = connect(args.ray, env)
         cpus = ray.cluster_resources().get("CPU", 1)
         actors = args.actors or max(1, int(cpus // args.cpus_per_actor))

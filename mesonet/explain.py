@@ -1,6 +1,6 @@
 """Where the network looks: Grad-CAM and the paper's mean activation maps.
 
-    from explain import explain
+    from mesonet.explain import explain
     maps = explain(classifier, faces_uint8)                 # Grad-CAM, hot = looks forged
     maps = explain(classifier, faces_uint8, "activation", layer="block2_conv")
 
@@ -36,7 +36,7 @@ METHODS = ("gradcam", "activation")
 def _load_keras(architecture: str | None, weights: str):
     """The Keras model of a weights name, loaded once per process (scripts explain batch
     after batch, the service request after request)."""
-    import classifiers
+    from mesonet import classifiers
 
     return classifiers.load_classifier(architecture, weights, runtime="keras").model
 
@@ -115,7 +115,7 @@ def explain(classifier, faces, method: str = "gradcam", layer: str | None = None
     first convolution)."""
     import keras
 
-    from scoring import check_faces
+    from mesonet.scoring import check_faces
 
     if method not in METHODS:
         raise ValueError(f"Unknown explanation {method!r}; known: {', '.join(METHODS)}")
@@ -169,7 +169,7 @@ def overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarr
 
 
 def _verdict_words(p_real: float, threshold: float) -> str:
-    from contract import prediction_of
+    from mesonet.contract import prediction_of
 
     return {"real": "looks real", "fake": "looks forged"}[prediction_of(p_real, threshold)]
 
@@ -182,7 +182,7 @@ def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from outputs import atomic_path
+    from mesonet.outputs import atomic_path
 
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.6), dpi=100)
     axes[0].imshow(crop)
@@ -208,7 +208,7 @@ def save_contact_sheet(path, crops, heats, p_real, threshold: float = 0.5, k: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from outputs import atomic_path
+    from mesonet.outputs import atomic_path
 
     order = np.argsort(np.asarray(p_real))
     rows = [("most forged-looking", order[:k]), ("most real-looking", order[::-1][:k])]

@@ -1,7 +1,7 @@
 """Scoring faces without Keras: the face-array contract, batching, ONNX export and
 ONNX Runtime, and the cache of exported graphs.
 
-The ONNX graph is written layer by layer from a Keras MesoNet model's weights (MesoNet
+The ONNX graph is written layer by layer from a MesoNet's weights (MesoNet
 has only convolutions, batch normalization, max pooling, dense layers and activations,
 so no converter is needed): input uint8 NHWC faces (N, 256, 256, 3), rescaled inside the
 graph; output P(real), (N, 1); 0 = deepfake/Face2Face, 1 = real. The batch dimension is
@@ -9,19 +9,22 @@ dynamic. Outputs match the Keras model within 1e-5 (tests/test_export.py). Expor
 graphs are cached per weights file (`graph_cache_paths`), so that a later process scores
 through `OnnxClassifier` without importing Keras or TensorFlow at all.
 
-This module never imports Keras: `to_onnx` reads the layers of a model it is given.
+This module never imports Keras: `to_onnx` reads the layer records of architectures.py
+with weights read from a file, or the weights of a Keras model it is given.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from contract import FACE_SIZE
-from outputs import atomic_path
+from mesonet.architectures import BN_EPSILON, LAYERS
+from mesonet.contract import FACE_SIZE, RUNTIMES
+from mesonet.outputs import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -67,21 +70,24 @@ def predict_in_batches(forward, x, batch_size: int, xp=np) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-def _next_is_pool(model, layer) -> bool:
-    """Whether the only consumer of a layer's output is a max pooling."""
-    users = [other for other in model.layers
-             if layer.output.name in [t.name for t in (other.input if isinstance(other.input, list)
-                                                       else [other.input])]]
-    return len(users) == 1 and users[0].__class__.__name__ == "MaxPooling2D"
+def _consumers(layers) -> dict[str, list]:
+    """For each layer name, the layers that read its output."""
+    users: dict[str, list] = {}
+    for layer in layers:
+        for name in layer.inputs:
+            users.setdefault(name, []).append(layer)
+    return users
 
 
 class _Graph:
-    """An ONNX graph written layer by layer from a Keras MesoNet model (see `to_onnx`)."""
+    """An ONNX graph written layer by layer from MesoNet's layer records
+    (architectures.LAYERS) and their weights arrays (see `to_onnx`)."""
 
-    def __init__(self, model, input_dtype: str):
+    def __init__(self, layers, weights: dict, input_dtype: str):
         from onnx import TensorProto
 
-        self.model, self.nodes, self.inits = model, [], []
+        self.weights, self.nodes, self.inits = weights, [], []
+        self.users = _consumers(layers)
         self.counter = iter(range(10_000))
         x = self.node("Transpose", ["face"], perm=[0, 3, 1, 2])  # NHWC -> NCHW (on bytes)
         # uint8 faces are rescaled by 1/255 inside the graph: folded into the kernels of the
@@ -90,7 +96,7 @@ class _Graph:
         if input_dtype == "uint8":
             x = self.node("Cast", [x], to=TensorProto.FLOAT)
             self.unscaled[x] = np.float32(1 / 255.0)
-        self.values = {model.inputs[0].name: x}
+        self.values = {"face": x}
         self.pending_bn = {}  # batch normalizations moved after the pooling that follows them
 
     def const(self, array) -> str:
@@ -107,89 +113,103 @@ class _Graph:
         self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
         return out
 
-    def value_of(self, tensor, conv: bool = False) -> str:
-        name = self.values[tensor.name]
-        if name in self.unscaled and not conv:
-            self.values[tensor.name] = name = self.node("Mul", [name, self.const(
-                self.unscaled.pop(name))])
-        return name
+    def value_of(self, name: str, conv: bool = False) -> str:
+        value = self.values[name]
+        if value in self.unscaled and not conv:
+            self.values[name] = value = self.node("Mul", [value, self.const(
+                self.unscaled.pop(value))])
+        return value
 
     def batch_norm(self, x, bn) -> str:
-        return self.node("BatchNormalization", [x, *bn[0]], epsilon=bn[1])
+        return self.node("BatchNormalization", [x, *bn], epsilon=BN_EPSILON)
 
-    # one method per layer type: (layer, input names) -> output name
-    LAYERS = ("Conv2D", "BatchNormalization", "MaxPooling2D", "Concatenate", "Flatten",
-              "Dropout", "Dense", "LeakyReLU")
+    # one method per kind of layer: (layer, input names) -> output name
 
-    def Conv2D(self, layer, ins):
-        kernel, bias = layer.get_weights()
+    def conv(self, layer, ins):
+        kernel, bias = self.weights[layer.name]
         kernel = kernel * self.unscaled.get(ins[0], np.float32(1))
         kh, kw = kernel.shape[:2]
-        d = layer.dilation_rate[0]
+        d = layer.config["dilation"]
         pad = d * (kh - 1) // 2
         y = self.node("Conv", [ins[0], self.const(kernel.transpose(3, 2, 0, 1)), self.const(bias)],
                       kernel_shape=[kh, kw], dilations=[d, d], pads=[pad, pad, pad, pad])
-        return self.node("Relu", [y]) if layer.activation.__name__ == "relu" else y
+        return self.node("Relu", [y]) if layer.config["activation"] == "relu" else y
 
-    def BatchNormalization(self, layer, ins):
-        gamma, beta, mean, var = layer.get_weights()
-        bn = ([self.const(w) for w in (gamma, beta, mean, var)], float(layer.epsilon))
-        if (gamma > 0).all() and _next_is_pool(self.model, layer):
+    def bn(self, layer, ins):
+        gamma, beta, mean, var = self.weights[layer.name]
+        bn = [self.const(w) for w in (gamma, beta, mean, var)]
+        users = self.users.get(layer.name, [])
+        if (gamma > 0).all() and len(users) == 1 and users[0].kind == "pool":
             # BN is x * scale + shift per channel; with scale > 0 it commutes with the max
             # pooling that follows, so it runs after it, on 4 to 16 times fewer values. As a
             # BatchNormalization node (not Mul and Add) ONNX Runtime runs it in its blocked
             # layout as a depthwise convolution, without reordering the tensor
-            self.pending_bn[layer.output.name] = bn
+            self.pending_bn[layer.name] = bn
             return ins[0]
         return self.batch_norm(ins[0], bn)
 
-    def MaxPooling2D(self, layer, ins):
-        k = layer.pool_size[0]
+    def pool(self, layer, ins):
+        k = layer.config["size"]
         y = self.node("MaxPool", [ins[0]], kernel_shape=[k, k], strides=[k, k],
                       auto_pad="SAME_UPPER")
-        moved = self.pending_bn.pop(layer.input.name, None)
+        moved = self.pending_bn.pop(layer.inputs[0], None)
         return self.batch_norm(y, moved) if moved else y
 
-    def Concatenate(self, layer, ins):
+    def concat(self, layer, ins):
         return self.node("Concat", ins, axis=1)
 
-    def Flatten(self, layer, ins):  # Keras flattens NHWC: go back before flattening
+    def flatten(self, layer, ins):  # Keras flattens NHWC: go back before flattening
         return self.node("Flatten", [self.node("Transpose", [ins[0]], perm=[0, 2, 3, 1])], axis=1)
 
-    def Dropout(self, layer, ins):
+    def dropout(self, layer, ins):
         return ins[0]
 
-    def Dense(self, layer, ins):
-        kernel, bias = layer.get_weights()
+    def dense(self, layer, ins):
+        kernel, bias = self.weights[layer.name]
         y = self.node("Gemm", [ins[0], self.const(kernel), self.const(bias)])
-        return self.node("Sigmoid", [y]) if layer.activation.__name__ == "sigmoid" else y
+        return self.node("Sigmoid", [y]) if layer.config["activation"] == "sigmoid" else y
 
-    def LeakyReLU(self, layer, ins):
-        return self.node("LeakyRelu", [ins[0]], alpha=float(layer.negative_slope))
+    def leaky(self, layer, ins):
+        return self.node("LeakyRelu", [ins[0]], alpha=float(layer.config["slope"]))
 
     def add(self, layer) -> None:
-        kind = layer.__class__.__name__
-        if kind not in self.LAYERS:
-            raise ValueError(f"Cannot export layer {layer.name} of type {kind} to ONNX")
-        inbound = layer.input if isinstance(layer.input, list) else [layer.input]
-        ins = [self.value_of(t, conv=kind == "Conv2D") for t in inbound]
-        self.values[layer.output.name] = getattr(self, kind)(layer, ins)
+        ins = [self.value_of(name, conv=layer.kind == "conv") for name in layer.inputs]
+        self.values[layer.name] = getattr(self, layer.kind)(layer, ins)
 
 
-def to_onnx(model, input_dtype: str = "uint8"):
-    """An onnx.ModelProto computing `model` on NHWC input: uint8 in [0, 255] (rescaled
-    in the graph) or float32 in [0, 1]."""
+def keras_weights(model) -> dict:
+    """The arrays of a Keras MesoNet model's weighted layers, by layer name."""
+    return {layer.name: layer.get_weights() for layer in model.layers if layer.get_weights()}
+
+
+def to_onnx(model, input_dtype: str = "uint8", weights: dict | None = None):
+    """An onnx.ModelProto computing a MesoNet on NHWC input: uint8 in [0, 255] (rescaled
+    in the graph) or float32 in [0, 1].
+
+    model: a Keras MesoNet model (its layers' weights are read), or an architecture's name
+    ('meso4', ...) with `weights`, the arrays by layer name (architectures.read_weights):
+    the second needs no Keras."""
     import onnx
     from onnx import TensorProto, helper
 
     if input_dtype not in ("uint8", "float32"):
         raise ValueError(f"input_dtype must be uint8 or float32; received {input_dtype!r}")
-    g = _Graph(model, input_dtype)
-    for layer in model.layers[1:]:
+    if isinstance(model, str):
+        architecture = model
+        if weights is None:
+            raise ValueError("to_onnx needs the weights arrays with an architecture's name")
+    else:
+        architecture, weights = model.name, keras_weights(model)
+    if architecture not in LAYERS:
+        raise ValueError(f"Cannot export {architecture!r} to ONNX: only "
+                         f"{', '.join(LAYERS)} are described layer by layer")
+    layers = LAYERS[architecture]
+    g = _Graph(layers, weights, input_dtype)
+    for layer in layers:
         g.add(layer)
-    g.nodes.append(helper.make_node("Identity", [g.value_of(model.outputs[0])], ["p_real"]))
+    g.nodes.append(helper.make_node("Identity", [g.value_of(layers[-1].name)], ["p_real"]))
     graph = helper.make_graph(
-        g.nodes, model.name, [helper.make_tensor_value_info(
+        g.nodes, architecture, [helper.make_tensor_value_info(
             "face", TensorProto.UINT8 if input_dtype == "uint8" else TensorProto.FLOAT,
             ["N", FACE_SIZE, FACE_SIZE, 3])],
         [helper.make_tensor_value_info("p_real", TensorProto.FLOAT, ["N", 1])], g.inits)
@@ -220,8 +240,10 @@ def onnx_forward(model, threads: int | None = None):
     def run(x):
         dtype = "uint8" if x.dtype == np.uint8 else "float32"
         if dtype not in sessions:  # one graph per input type, built on first use
-            source = (str(model[dtype]) if isinstance(model, dict)
-                      else to_onnx(model, dtype).SerializeToString())
+            if isinstance(model, dict):  # a file, or a graph already serialized
+                source = model[dtype] if isinstance(model[dtype], bytes) else str(model[dtype])
+            else:
+                source = to_onnx(model, dtype).SerializeToString()
             sessions[dtype] = _session(source, threads)
         return sessions[dtype].run(None, {"face": np.ascontiguousarray(x, dtype)})[0]
 
@@ -232,15 +254,23 @@ def onnx_forward(model, threads: int | None = None):
 # Scoring without Keras: graphs exported once, kept in the user cache
 
 
-def onnx_wanted(runtime: str) -> bool:
-    """Whether `runtime` means ONNX Runtime here, decided without importing TensorFlow:
-    'onnx', or 'auto' with Keras on TensorFlow (the default backend), onnxruntime
-    installed and no NVIDIA GPU on the machine (classifiers.resolve_runtime agrees)."""
-    import importlib.util
+def onnx_available() -> bool:
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def resolve_runtime(runtime: str = "auto") -> str:
+    """'onnx' (ONNX Runtime, the fastest on a CPU) or 'keras' (compiled XLA / jax.jit),
+    decided here for every caller, without importing TensorFlow.
+
+    'auto' takes ONNX Runtime when it is installed, Keras would run on TensorFlow (the
+    default backend) and the machine has no NVIDIA GPU; on JAX (the GPU backend here) or
+    with a GPU it keeps the jitted Keras path."""
     import json
 
+    if runtime not in RUNTIMES:
+        raise ValueError(f"Unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
     if runtime != "auto":
-        return runtime == "onnx"
+        return runtime
     backend = os.environ.get("KERAS_BACKEND")
     if backend is None:
         config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
@@ -248,9 +278,9 @@ def onnx_wanted(runtime: str) -> bool:
             backend = json.loads(config.read_text()).get("backend")
         except (OSError, ValueError):
             backend = None
-    return ((backend or "tensorflow") == "tensorflow"
-            and not any(Path("/dev").glob("nvidia[0-9]*"))
-            and importlib.util.find_spec("onnxruntime") is not None)
+    on_cpu = (backend or "tensorflow") == "tensorflow" and not any(
+        Path("/dev").glob("nvidia[0-9]*"))
+    return "onnx" if on_cpu and onnx_available() else "keras"
 
 
 def graph_cache_paths(record) -> dict:
@@ -259,41 +289,19 @@ def graph_cache_paths(record) -> dict:
     either makes new ones)."""
     import hashlib
 
-    from zoo import cache_dir
+    from mesonet.zoo import cache_dir
 
     exporter = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
     stem = f"{record.architecture}-{record.sha256[:24]}-{exporter}"
     return {dtype: cache_dir() / "onnx" / f"{stem}-{dtype}.onnx" for dtype in ("uint8", "float32")}
 
 
-def write_graph_cache(model, paths: dict) -> None:
-    """Export `model` to the cache paths (atomically; a failure only costs speed later)."""
-    try:
-        for dtype, path in paths.items():
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(to_onnx(model, dtype).SerializeToString())
-    except OSError as e:
-        logger.warning("Could not cache the ONNX graph in %s: %s", paths["uint8"].parent, e)
-
-
-def cached_classifier(record, runtime: str = "auto"):
-    """An OnnxClassifier for a weights record whose graphs are in the cache, when
-    `runtime` means ONNX Runtime here; else None."""
-    if not record.architecture or not onnx_wanted(runtime):
-        return None
-    paths = graph_cache_paths(record)
-    if not all(p.is_file() for p in paths.values()):
-        return None
-    logger.debug("Scoring with the cached ONNX graphs %s", paths["uint8"])
-    return OnnxClassifier(record.architecture, record.name, paths)
-
-
 class OnnxClassifier:
     """Scores faces through cached ONNX graphs with ONNX Runtime; Keras is never loaded.
 
     The scoring half of `classifiers.Classifier` (`predict`, `weights`, `model.name`,
-    `runtime`), made by `cached_classifier` when the graphs of its weights are cached.
-    Training needs the Keras classes.
+    `runtime`), made by `scorers.load_scorer`. paths: {'uint8': graph, 'float32': graph},
+    each a file or the serialized graph. Training needs the Keras classes.
     """
 
     runtime = "onnx"
@@ -319,8 +327,8 @@ class OnnxClassifier:
 class Combination:
     """Several weights scoring the same faces as one: P(real) is the lowest of theirs, so a
     face that any member calls forged is called forged (specialists for different forgery
-    families combined; weights/README.md). Made by `cli.load_scorer` and
-    `classifiers.load_classifier` for a combination name (`weights/NAME.combination.json`).
+    families combined; weights/README.md). Made by `scorers.load_scorer` for a
+    combination name (`weights/NAME.combination.json`).
 
     members: the member scorers, each with `predict`, `weights` and `model.name`.
     """

@@ -9,8 +9,8 @@ This module is a registry: `resolve(name_or_path)` gives a WeightsRecord (file,
 architecture, what it was trained on, hash) and it imports no model, neither Keras nor
 TensorFlow, so that a script can find its weights without loading them.
 
-    python zoo.py            # list the names: which are here, which would download
-    python zoo.py fetch      # fetch and verify the authors' four files ahead of time
+    mesonet weights          # list the names: which are here, which would download
+    mesonet weights fetch    # fetch and verify the authors' four files ahead of time
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from outputs import atomic_path
+from mesonet.outputs import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,16 @@ ORIGINAL_WEIGHTS = {
                            "FaceForensics Face2Face re-enactment"),
 }
 
-PROJECT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+def _shipped_weights_dir() -> Path:
+    """weights/ of a checkout (the package's parent folder), or the copy a wheel carries
+    inside the package (pyproject.toml maps weights/ to mesonet/weights)."""
+    here = Path(__file__).resolve().parent
+    inside = here / "weights"
+    return inside if inside.is_dir() else here.parent / "weights"
+
+
+PROJECT_WEIGHTS_DIR = _shipped_weights_dir()
 #: the `architecture` of a combination's record (scoring.Combination), and its file's ending
 COMBINATION = "combination"
 COMBINATION_SUFFIX = ".combination.json"
@@ -200,7 +209,7 @@ def _download(url: str, dest: Path, sha256: str) -> Path:
                                  f"expected {sha256}; nothing was kept")
     except OSError as e:
         raise OSError(f"Could not download weights from {url} (offline?): {e}. Fetch them "
-                      f"where the network is reachable (`python zoo.py fetch`), or put "
+                      f"where the network is reachable (`mesonet weights fetch`), or put "
                       f"{dest.name} into weights/, {cache_dir()} or the folder named by "
                       f"MESONET_WEIGHTS_DIR") from e
     return dest
@@ -290,44 +299,13 @@ def resolve(name_or_path) -> WeightsRecord:
                          origin)
 
 
+def check_architecture(record: WeightsRecord, model: str | None) -> None:
+    """Raise ValueError when a caller expects architecture `model` and the weights are for
+    another (the one place this is checked); None or an untagged file passes."""
+    if model and record.architecture not in (None, COMBINATION, model):
+        raise ValueError(f"Weights {record.name!r} are for {record.architecture}, not {model}")
+
+
 def fetch(names=None) -> list[Path]:
     """Fetch (when not here) and verify the authors' weights files; their paths."""
     return [_original_file(name) for name in (names or list(ORIGINAL_WEIGHTS))]
-
-
-def main(argv=None) -> int:
-    """List the weights names (what each was trained on, whether its file is here), or
-    `fetch [NAME ...]` the authors' files ahead of time."""
-    import argparse
-
-    p = argparse.ArgumentParser(description="MesoNet weights: list them, or fetch the "
-                                            "authors' files ahead of time.")
-    sub = p.add_subparsers(dest="command")
-    f = sub.add_parser("fetch", help="download and verify the authors' weights (all four "
-                                     "by default) into the cache, for offline use")
-    f.add_argument("names", nargs="*", metavar="NAME",
-                   help=f"any of {', '.join(ORIGINAL_WEIGHTS)} (default: all)")
-    args = p.parse_args(argv)
-    unknown = [n for n in getattr(args, "names", []) if n not in ORIGINAL_WEIGHTS]
-    if unknown:
-        p.error(f"unknown weights {', '.join(unknown)}; the authors' are "
-                f"{', '.join(ORIGINAL_WEIGHTS)}")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    if args.command == "fetch":
-        try:
-            for name, path in zip(args.names or ORIGINAL_WEIGHTS, fetch(args.names)):
-                print(f"{name:<20} verified (SHA-256) at {path}")
-        except (OSError, ValueError) as e:
-            logger.error("%s", e)
-            return 2
-        return 0
-    for name in available_weights():
-        here, text = where(name)
-        print(f"{name:<20} {'here' if here else 'not here':<9} {trained_on(name)}\n"
-              f"{'':<30} {text}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from contract import FACE_SIZE
+from mesonet.contract import FACE_SIZE
 
 SHAPE = (FACE_SIZE, FACE_SIZE, 3)
 

@@ -15,9 +15,9 @@ import logging
 import os
 import sys
 
-from contract import (AGGREGATIONS, ARCHITECTURES, DEFAULT_THRESHOLD, DETECTORS, P_REAL_MEANING,
+from mesonet.contract import (AGGREGATIONS, ARCHITECTURES, DEFAULT_THRESHOLD, DETECTORS, P_REAL_MEANING,
                       RUNTIMES, check_band, check_threshold)
-from media import FRAME_SUBSAMPLE_COUNT as FRAMES_DEFAULT
+from mesonet.media import FRAME_SUBSAMPLE_COUNT as FRAMES_DEFAULT
 
 logger = logging.getLogger("cli")
 
@@ -50,10 +50,10 @@ def _frames(text: str) -> int:
 
 def add_weights_options(p: argparse.ArgumentParser, model: bool = True) -> None:
     """--weights, --model (unless model=False) and --runtime."""
-    from zoo import DEFAULT_WEIGHTS
+    from mesonet.zoo import DEFAULT_WEIGHTS
 
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
-                   help="weights name or file (default: %(default)s; `python zoo.py` lists them)")
+                   help="weights name or file (default: %(default)s; `mesonet weights` lists them)")
     if model:
         p.add_argument("--model", choices=ARCHITECTURES,
                        help="architecture (default: the one the weights were made for)")
@@ -82,7 +82,7 @@ def add_threshold_option(p: argparse.ArgumentParser) -> None:
 
 def band_of(args, classifier) -> float:
     """--inconclusive, or the weights' own band."""
-    import zoo
+    from mesonet import zoo
 
     return args.inconclusive if args.inconclusive is not None else \
         zoo.inconclusive_band(classifier.weights)
@@ -126,37 +126,6 @@ def run(main, argv=None) -> int:
         return 2
 
 
-def load_scorer(weights, model: str | None = None, runtime: str = "auto"):
-    """For the scripts: a classifier ready to score, as fast to start as can be.
-
-    With ONNX Runtime (runtime 'onnx', or 'auto' on a CPU) and the weights' graphs in the
-    cache, `scoring.OnnxClassifier` scores without importing Keras or TensorFlow (seconds
-    saved at every start); otherwise `classifiers.load_classifier`, which also fills the
-    cache for next time."""
-    import scoring
-    import zoo
-
-    record = zoo.resolve(weights)
-    if record.architecture == zoo.COMBINATION:
-        spec = zoo.combination(record.name)
-        members = [load_scorer(m, None, runtime) for m in spec["members"]]
-        if model and any(m.model.name != model for m in members):
-            raise ValueError(f"Weights {weights!r} combine "
-                             f"{', '.join(m.model.name for m in members)}, not only {model}")
-        return scoring.Combination(record.name, members, spec["rule"])
-    if model and record.architecture and model != record.architecture:
-        raise ValueError(f"Weights {weights!r} are for {record.architecture}, not {model}")
-    cached = scoring.cached_classifier(record, runtime)
-    if cached is not None:
-        return cached
-    import classifiers
-
-    clf = classifiers.load_classifier(model, record, runtime)
-    if clf.runtime == "onnx" and record.architecture:
-        scoring.write_graph_cache(clf.model, scoring.graph_cache_paths(record))
-    return clf
-
-
 def analyze_safely(source, classifier, finder, frames, all_faces: bool = False,
                    keep_crops: bool = False):
     """For batch scripts: pipeline.analyze_or_error, and any other failure (a bug, a
@@ -164,8 +133,8 @@ def analyze_safely(source, classifier, finder, frames, all_faces: bool = False,
     time it took is logged at debug level."""
     import time
 
-    from outputs import printable
-    from pipeline import VideoResult, analyze_or_error
+    from mesonet.outputs import printable
+    from mesonet.pipeline import VideoResult, analyze_or_error
 
     start = time.perf_counter()
     try:
@@ -178,12 +147,12 @@ def analyze_safely(source, classifier, finder, frames, all_faces: bool = False,
 
 
 def describe_weights(classifier) -> str:
-    import zoo
+    from mesonet import zoo
 
     return (f"{classifier.weights} ({classifier.model.name}; trained on "
             f"{zoo.trained_on(classifier.weights)})")
 
 
 __all__ = ["P_REAL_MEANING", "parser", "add_weights_options", "add_threshold_option",
-           "add_video_options", "add_common_options", "setup_logging", "run", "load_scorer",
+           "add_video_options", "add_common_options", "setup_logging", "run",
            "describe_weights"]

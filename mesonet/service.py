@@ -1,7 +1,7 @@
 """A web page and HTTP API to check an image or a video with MesoNet.
 
-    python app.py                         # http://127.0.0.1:8000/
-    python app.py --host 0.0.0.0 --port 8080 --max-upload-mb 100 --workers 2
+    mesonet serve                         # http://127.0.0.1:8000/
+    mesonet serve --host 0.0.0.0 --port 8080 --max-upload-mb 100 --workers 2
 
 API: POST /api/v1/analyze (multipart field `file`; optional `weights`, `frames`,
 `aggregate`, `threshold`, `inconclusive`, `explain`), GET /api/v1/health,
@@ -24,7 +24,6 @@ import io
 import logging
 import os
 import queue
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -36,9 +35,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-import cli
-from contract import FACE_SIZE, P_REAL_MEANING, check_band, check_threshold, prediction_of
-from media import MediaError
+from mesonet import scorers
+from mesonet.contract import FACE_SIZE, P_REAL_MEANING, check_band, check_threshold, prediction_of
+from mesonet.media import MediaError
 
 logger = logging.getLogger("app")
 WEB = Path(__file__).resolve().parent / "web"
@@ -152,9 +151,9 @@ class Analyzer:
 
     def __init__(self, default_weights: str, workers: int, queue_size: int, detector: str,
                  runtime: str = "auto"):
-        import pipeline
-        import zoo
-        from faces import FaceFinder
+        from mesonet import pipeline
+        from mesonet import zoo
+        from mesonet.faces import FaceFinder
 
         self.pipeline = pipeline
         self.classifiers = {}
@@ -172,14 +171,14 @@ class Analyzer:
     def get_classifier(self, weights: str):
         with self.lock:
             if weights not in self.classifiers:
-                self.classifiers[weights] = cli.load_scorer(weights, runtime=self.runtime)
+                self.classifiers[weights] = scorers.load_scorer(weights, runtime=self.runtime)
                 import numpy as np
 
                 self.classifiers[weights].predict(np.zeros((1, FACE_SIZE, FACE_SIZE, 3), np.uint8))
             return self.classifiers[weights]
 
     def describe(self, weights: str) -> dict:
-        import zoo
+        from mesonet import zoo
 
         here, where = zoo.where(weights)
         return {"name": weights, "trained_on": zoo.trained_on(weights), "here": here,
@@ -190,7 +189,7 @@ class Analyzer:
 
     def analyze(self, path: str, kind: str, weights: str, frames: int, aggregate: str,
                 threshold: float, band: float | None = None, explain: bool = False) -> dict:
-        import zoo
+        from mesonet import zoo
 
         classifier = self.get_classifier(weights)
         finder = self.finders.get()
@@ -204,7 +203,7 @@ class Analyzer:
         if explain and result.faces:
             import numpy as np
 
-            from explain import explain as explain_faces
+            from mesonet.explain import explain as explain_faces
 
             # an ONNX Runtime scorer is explained by its weights in Keras, loaded once
             maps = explain_faces(classifier, np.stack([f.crop for f in result.faces]))
@@ -238,7 +237,7 @@ def render(result, kind, weights, aggregate, threshold, model, band: float = 0.0
         row["crop"] = _png64(small)
         row["prediction"] = prediction_of(face.p_real, threshold, band)
         if maps is not None:
-            from explain import overlay
+            from mesonet.explain import overlay
 
             heat = cv2.resize(overlay(face.crop, maps[i]), (96, 96), interpolation=cv2.INTER_AREA)
             row["heatmap"] = _png64(heat, "PNG")
@@ -308,7 +307,7 @@ async def save_upload(file: UploadFile, path: str, fd: int, max_bytes: int) -> s
 def check_pixels(path, limit: int) -> None:
     """A 413 for an image over the service's limit, by its declared size (nothing decoded);
     a 422 with the reason for one that cannot be opened."""
-    from media import open_image
+    from mesonet.media import open_image
 
     try:
         with open_image(path) as img:
@@ -422,38 +421,3 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
             os.unlink(tmp)
 
     return app
-
-
-def main(argv=None) -> int:
-    p = cli.parser(__doc__)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
-    cli.add_weights_options(p, model=False)
-    p.add_argument("--detector", choices=cli.DETECTORS, default="hog",
-                   help="face detector (default: %(default)s; see deepfakes_videos.py --help)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="analyses run at once, each with its own face detector "
-                        "(default: %(default)s)")
-    p.add_argument("--queue", type=int, default=8,
-                   help="analyses that may wait; one more gets 503 (default: %(default)s)")
-    p.add_argument("--max-upload-mb", type=float, default=50.0,
-                   help="largest upload in MB (default: %(default)s)")
-    p.add_argument("--max-megapixels", type=float, default=40.0,
-                   help="largest image in megapixels (default: %(default)s)")
-    p.add_argument("--temp-dir", help="where uploads wait while analysed, deleted after each "
-                   "request (default: the system's temporary folder)")
-    args = p.parse_args(argv)
-    cli.setup_logging()
-    import uvicorn
-
-    analyzer = Analyzer(args.weights, args.workers, args.queue, args.detector, args.runtime)
-    app = create_app(analyzer, int(args.max_upload_mb * 1e6), int(args.max_megapixels * 1e6),
-                     args.temp_dir)
-    logger.info("MesoNet at http://%s:%d/ (weights %s)", args.host, args.port, args.weights)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                limit_concurrency=args.workers + args.queue + 16)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli.run(main))

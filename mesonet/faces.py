@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from contract import DETECTORS, FACE_SIZE
+from mesonet.contract import DETECTORS, FACE_SIZE
 
 logger = logging.getLogger(__name__)
 

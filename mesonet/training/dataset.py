@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from contract import LABEL_FOLDERS
-from media import IMAGE_SUFFIXES
-from corpus import crop_key, expand_groups, manifest_of, read_manifest
+from mesonet.contract import LABEL_FOLDERS
+from mesonet.media import IMAGE_SUFFIXES
+from mesonet.training.corpus import crop_key, expand_groups, manifest_of, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def list_split(folder: str | os.PathLike) -> tuple[list[Path], np.ndarray]:
 
 
 def _decode(path) -> np.ndarray | None:
-    from media import MediaError, load_face_crop
+    from mesonet.media import MediaError, load_face_crop
 
     try:
         return load_face_crop(path)
@@ -143,7 +143,7 @@ def group_weights(groups: np.ndarray, power: float = GROUP_POWER) -> np.ndarray:
 
 def _forge_chunk(args):
     crops, marks, method, seed = args
-    from synthesize import MaskError, post_process, synthesize
+    from mesonet.training.synthesize import MaskError, post_process, synthesize
 
     rng = np.random.default_rng(seed)
     reals, fakes, failed = [], [], 0

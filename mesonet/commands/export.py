@@ -1,6 +1,6 @@
 """Export MesoNet weights to ONNX, for ONNX Runtime or any other ONNX engine.
 
-    python export.py --weights meso4-df --output meso4-df.onnx
+    mesonet export --weights meso4-df --output meso4-df.onnx
 
 Input: uint8 NHWC faces (N, 256, 256, 3), RGB, rescaled inside the graph; output
 P(real), (N, 1); 0 = deepfake/Face2Face, 1 = real. The batch dimension is dynamic.
@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 
-import cli
+from mesonet import cli
 
 logger = logging.getLogger("export")
 
@@ -27,9 +27,9 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True, help="the .onnx file to write")
     args = p.parse_args(argv)
     cli.setup_logging()
-    from classifiers import load_classifier
-    from outputs import atomic_path
-    from scoring import to_onnx
+    from mesonet.classifiers import load_classifier
+    from mesonet.outputs import atomic_path
+    from mesonet.scoring import to_onnx
 
     clf = load_classifier(args.model, args.weights, runtime="keras")
     if hasattr(clf, "members"):

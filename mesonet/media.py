@@ -20,8 +20,8 @@ from typing import Iterator
 
 import numpy as np
 
-from contract import FACE_SIZE
-from outputs import printable
+from mesonet.contract import FACE_SIZE
+from mesonet.outputs import printable
 
 logger = logging.getLogger(__name__)
 

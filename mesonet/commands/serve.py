@@ -1,0 +1,58 @@
+"""A web page and HTTP API to check an image or a video with MesoNet.
+
+    mesonet serve                         # http://127.0.0.1:8000/
+    mesonet serve --host 0.0.0.0 --port 8080 --max-upload-mb 100 --workers 2
+
+API: POST /api/v1/analyze (multipart field `file`; optional `weights`, `frames`,
+`aggregate`, `threshold`, `inconclusive`, `explain`), GET /api/v1/health,
+GET /api/v1/weights; OpenAPI docs at /docs, served from this service (no CDN: they work
+offline). P(real): 0 = deepfake/Face2Face, 1 = real; every numeric field is a number,
+and the legend is in `p_real_meaning`.
+With explain=true every face also gets its Grad-CAM map (hot = looks forged) as PNG data;
+explanations run inside the same analysis slot, so they count against the same queue.
+
+The model and the face detector load once, at start-up. Analyses run off the event
+loop on --workers threads; at most --queue requests wait, and one more is answered
+503 with Retry-After. Uploads go to temporary files that are always deleted; nothing
+is stored after the response; no name from the client ever reaches the file system.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from mesonet import cli, service
+
+logger = logging.getLogger("mesonet serve")
+
+
+def main(argv=None) -> int:
+    p = cli.parser(__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    cli.add_weights_options(p, model=False)
+    p.add_argument("--detector", choices=cli.DETECTORS, default="hog",
+                   help="face detector (default: %(default)s; see deepfakes_videos.py --help)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="analyses run at once, each with its own face detector "
+                        "(default: %(default)s)")
+    p.add_argument("--queue", type=int, default=8,
+                   help="analyses that may wait; one more gets 503 (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=50.0,
+                   help="largest upload in MB (default: %(default)s)")
+    p.add_argument("--max-megapixels", type=float, default=40.0,
+                   help="largest image in megapixels (default: %(default)s)")
+    p.add_argument("--temp-dir", help="where uploads wait while analysed, deleted after each "
+                   "request (default: the system's temporary folder)")
+    args = p.parse_args(argv)
+    cli.setup_logging()
+    import uvicorn
+
+    analyzer = service.Analyzer(args.weights, args.workers, args.queue, args.detector, args.runtime)
+    app = service.create_app(analyzer, int(args.max_upload_mb * 1e6), int(args.max_megapixels * 1e6),
+                     args.temp_dir)
+    logger.info("MesoNet at http://%s:%d/ (weights %s)", args.host, args.port, args.weights)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                limit_concurrency=args.workers + args.queue + 16)
+    return 0
+

@@ -1,0 +1,203 @@
+"""Score videos (and images) end to end: one verdict per video.
+
+    python deepfakes_videos.py data/sample_video.mp4
+    python deepfakes_videos.py clips/ --output verdicts.csv --aggregate vote --timeline plots/
+    python deepfakes_videos.py clip.mp4 --explain maps/   # where each face looks forged
+
+Per video: faces found in --frames sampled frames, aligned as the original MesoNet,
+scored by the network, aggregated two ways, both always reported:
+  mean_p_real  mean P(real) over faces (the paper's per-video score)
+  vote_real    share of faces with P(real) > 0.5 (what the released code printed)
+  p_real_std, p_real_iqr  how much the face scores spread (standard deviation, IQR)
+P(real): 0 = deepfake/Face2Face, 1 = real. `prediction` is `real` or `fake` by
+--aggregate and --threshold, `inconclusive` when the score lies within the weights'
+inconclusive band around the threshold (--inconclusive), `no_face` when no face was
+found, `error` when the file could not be read (`error` says why; a bad file never
+stops the batch). `kind` is `video` or `image`; `path_bytes` holds a file name's bytes in
+hex when it had to be escaped to be written (names that are not valid UTF-8). With --all-faces every person is
+tracked and the video's score is that of its most forged-looking person. With
+--explain DIR: a PNG per face (crop, Grad-CAM map, P(real)) in DIR/<video>/, and
+DIR/<video>.png, a contact sheet of its most forged- and most real-looking faces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from mesonet import cli
+from mesonet import scorers
+from mesonet.contract import P_REAL_MEANING
+
+logger = logging.getLogger("deepfakes_videos")
+
+def plot_timeline(result, path, weights: str, threshold: float, band: float = 0.0) -> None:
+    """A PNG of P(real) over time, one line per tracked person, with the threshold and the
+    inconclusive band, for a person to look at."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
+    if band:
+        ax.axhspan(threshold - band, threshold + band, color="#f0b400", alpha=0.18,
+                   label=f"inconclusive ({threshold - band:.2f}-{threshold + band:.2f})")
+    for track in result.tracks():
+        faces = [f for f in result.faces if f.track == track]
+        ax.plot([f.time_s for f in faces], [f.p_real for f in faces], "o-", ms=3,
+                label=f"person {track}" if len(result.tracks()) > 1 else "P(real) per frame")
+    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold}")
+    mean = result.score("mean")
+    if mean is not None:
+        ax.axhline(mean, color="tab:red", lw=1, label=f"mean {mean:.3f}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("time in the video (s)", fontsize=11)
+    ax.set_ylabel("P(real): 0 = forged, 1 = real", fontsize=11)
+    ax.tick_params(labelsize=10)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{Path(result.source).name}: {result.verdict('mean', threshold, band)}"
+                 f" (weights {weights})", fontsize=11)
+    ax.legend(fontsize=9, loc="lower left")
+    fig.tight_layout()
+    from mesonet.outputs import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def build_parser():
+    p = cli.parser(__doc__)
+    p.add_argument("paths", nargs="+", help="videos, images or folders (recursive)")
+    cli.add_weights_options(p)
+    cli.add_video_options(p)
+    cli.add_threshold_option(p)
+    p.add_argument("--all-faces", action="store_true",
+                   help="score every face, tracked per person (default: the largest face)")
+    p.add_argument("--output", help="per-video results to FILE.csv or FILE.json")
+    p.add_argument("--frames-output", help="per-face scores to FILE.csv or FILE.json")
+    p.add_argument("--timeline", metavar="DIR", help="write a P(real)-over-time PNG per video")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the videos already in --output and skip them")
+    p.add_argument("--explain", metavar="DIR",
+                   help="a PNG per face (crop, Grad-CAM map, P(real)) and a contact sheet per "
+                        "video in DIR")
+    cli.add_common_options(p)
+    return p
+
+
+def write_explanations(folder: Path, result, classifier, threshold: float) -> None:
+    """Per-face PNGs in folder/<video>/ and the video's contact sheet folder/<video>.png."""
+    import numpy as np
+
+    from mesonet.explain import explain, save_contact_sheet, save_face_png
+
+    crops = np.stack([f.crop for f in result.faces])
+    maps = explain(classifier, crops)
+    from mesonet.outputs import safe_name
+
+    name = safe_name(result.source)
+    for face, crop, heat in zip(result.faces, crops, maps):
+        save_face_png(folder / name / f"frame{face.frame:06d}_track{face.track}.png", crop,
+                      heat, face.p_real, threshold, title=f"{name} at {face.time_s:.2f} s: ")
+    save_contact_sheet(folder / f"{name}.png", crops, maps, [f.p_real for f in result.faces],
+                       threshold, title=f"{name}: ")
+
+
+def read_done(path: Path) -> list[dict]:
+    """The rows of an earlier --output or --frames-output (CSV or JSON), to resume after."""
+    if not path.exists():
+        return []
+    if path.suffix.lower() == ".json":
+        return json.loads(path.read_text(encoding="utf-8"))["results"]
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def result_line(row) -> str:
+    """One human-readable line per file (stdout)."""
+    score = lambda k: "-" if row[k] in (None, "") else f"{float(row[k]):.4f}"  # noqa: E731
+    return (f"{row['prediction']:<12}  mean {score('mean_p_real')}  vote "
+            f"{score('vote_real')}  faces {row['n_faces']:>3}/{row['n_frames_sampled']:<3} "
+            f"{row['video']}" + (f"  ({row['error']})" if row["error"] else ""))
+
+
+def counts_line(rows) -> str:
+    """'Files: 5 (3 videos, 1 image, 1 unreadable); fake 2, real 2, error 1'."""
+    kinds, predictions = {}, {}
+    for r in rows:
+        kind = r.get("kind") or "unreadable"
+        kinds[kind] = kinds.get(kind, 0) + 1
+        predictions[r["prediction"]] = predictions.get(r["prediction"], 0) + 1
+    plural = {"video": "videos", "image": "images", "unreadable": "unreadable"}
+    parts = [f"{n} {plural[k] if n != 1 else k}" for k, n in sorted(kinds.items())]
+    return (f"Files: {len(rows)} ({', '.join(parts)}); "
+            + ", ".join(f"{k} {v}" for k, v in sorted(predictions.items())))
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    cli.setup_logging(args.verbose)
+    from mesonet.outputs import check_output_path, printable, remove_stale, safe_name, write_results
+
+    check_output_path(args.output)
+    check_output_path(args.frames_output)
+    if args.resume and not args.output:
+        raise ValueError("--resume needs --output")
+    from tqdm import tqdm
+
+    from mesonet.faces import FaceFinder
+    from mesonet.media import list_media
+    from mesonet.pipeline import FACE_COLUMNS, VIDEO_COLUMNS, face_rows, video_row
+
+    for path in filter(None, (args.output, args.frames_output)):
+        remove_stale(path)  # what a killed run was writing
+    classifier = scorers.load_scorer(args.weights, args.model, args.runtime)
+    band = cli.band_of(args, classifier)
+    finder = FaceFinder(args.detector)
+    rows = read_done(Path(args.output)) if args.resume else []
+    done = {r["video"] for r in rows}
+    # faces of a file whose row was not written yet (killed in between) are dropped: the
+    # file is done again
+    face_table = [r for r in read_done(Path(args.frames_output)) if r["source"] in done] \
+        if args.resume and args.frames_output else []
+    sources = [s for s in list_media(args.paths) if printable(s) not in done]
+    meta = {"weights": classifier.weights, "model": classifier.model.name,
+            "aggregate": args.aggregate, "threshold": args.threshold,
+            "inconclusive_band": band, "frames": args.frames, "detector": args.detector,
+            "p_real_meaning": P_REAL_MEANING}
+    for source in tqdm(sources, unit="file", disable=args.no_progress or len(sources) < 2,
+                       file=sys.stderr):
+        result = cli.analyze_safely(source, classifier, finder, args.frames, args.all_faces,
+                                    keep_crops=bool(args.explain))
+        row = video_row(result, classifier.weights, args.aggregate, args.threshold, band)
+        rows.append(row)
+        face_table += face_rows(result)
+        # after every file, faces first: an interruption loses nothing already done
+        if args.frames_output:
+            write_results(args.frames_output, face_table, FACE_COLUMNS, meta)
+        if args.output:
+            write_results(args.output, rows, VIDEO_COLUMNS, meta)
+        if args.timeline and result.faces:
+            plot_timeline(result, Path(args.timeline) / f"{safe_name(source)}.png",
+                          classifier.weights, args.threshold, band)
+        if args.explain and result.faces:
+            write_explanations(Path(args.explain), result, classifier, args.threshold)
+        print(result_line(row), flush=True)
+    print(f"Weights: {classifier.weights} ({classifier.model.name}). {P_REAL_MEANING}. "
+          f"Prediction by {args.aggregate} > {args.threshold}"
+          + (f", inconclusive within {band:.3f} of it." if band else "."))
+    print(counts_line(rows))
+    if args.output:
+        print(f"Results written to {args.output}")
+    scored = sum(r["prediction"] in ("real", "fake", "inconclusive", "no_face") for r in rows)
+    return 0 if scored or not rows else 1
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,1 @@
+"""Training and evaluating MesoNet: data, recipe, corpora, synthesis (the `train` extra)."""
