@@ -25,6 +25,8 @@ combination's face is explained by the member whose P(real) was taken.
 
 from __future__ import annotations
 
+from mesonet.contract import DEFAULT_THRESHOLD
+
 import functools
 
 import numpy as np
@@ -175,7 +177,7 @@ def _verdict_words(p_real: float, threshold: float) -> str:
 
 
 def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
-                  threshold: float = 0.5, title: str = "") -> None:
+                  threshold: float = DEFAULT_THRESHOLD, title: str = "") -> None:
     """A PNG for a person: the crop, the map laid over it, and P(real) in the title."""
     import matplotlib
 
@@ -199,7 +201,7 @@ def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
     plt.close(fig)
 
 
-def save_contact_sheet(path, crops, heats, p_real, threshold: float = 0.5, k: int = 6,
+def save_contact_sheet(path, crops, heats, p_real, threshold: float = DEFAULT_THRESHOLD, k: int = 6,
                        title: str = "") -> None:
     """The k most forged-looking and the k most real-looking faces of a video, each with
     its map, in one PNG (matplotlib)."""

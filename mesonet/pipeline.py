@@ -67,7 +67,7 @@ def aggregate(p_real, method: str = "mean") -> float | None:
     p = np.asarray(p_real, dtype=np.float64).ravel()
     if p.size == 0:
         return None
-    return float(p.mean()) if method == "mean" else float((p > 0.5).mean())
+    return float(p.mean()) if method == "mean" else float((p > DEFAULT_THRESHOLD).mean())
 
 
 @dataclass

@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from mesonet import scorers
-from mesonet.contract import FACE_SIZE, P_REAL_MEANING, check_band, check_threshold, prediction_of
+from mesonet.contract import DEFAULT_THRESHOLD, FACE_SIZE, P_REAL_MEANING, check_band, check_threshold, prediction_of
 from mesonet.media import MediaError
 
 logger = logging.getLogger("app")
@@ -129,7 +129,7 @@ class Analysis(BaseModel):
                                              "(the paper's score); null when no face")
     p_real_meaning: str = Field(description="the legend: 0 = deepfake/Face2Face, 1 = real")
     mean_p_real: float | None
-    vote_real: float | None = Field(description="share of faces with P(real) > 0.5")
+    vote_real: float | None = Field(description=f"share of faces with P(real) > {DEFAULT_THRESHOLD}")
     p_real_std: float | None
     p_real_iqr: float | None
     threshold: float
@@ -229,7 +229,7 @@ def render(result, kind, weights, aggregate, threshold, model, band: float = 0.0
 
     summary = result.summary(aggregate, threshold, band)
     words = {"real": "Likely real", "fake": "Likely forged", "inconclusive": "Inconclusive",
-             "no_face": "No face found"}
+             "no_face": "No face found", "error": "Could not be analysed"}
     faces = []
     for i, face in enumerate(result.faces):
         row = face.row()
@@ -384,7 +384,7 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
                          503: {"description": "busy, or the weights are not available here"}})
     async def analyze(file: UploadFile | None = File(None), weights: str | None = Form(None),
                       frames: int = Form(30), aggregate: str = Form("mean"),
-                      threshold: float = Form(0.5), inconclusive: float | None = Form(None),
+                      threshold: float = Form(DEFAULT_THRESHOLD), inconclusive: float | None = Form(None),
                       explain: bool = Form(False)):
         if file is None:
             raise HTTPException(422, "no file: send the image or video in the multipart "

@@ -166,10 +166,13 @@ def test_fit_and_get_accuracy_run_one_batch():
     y = np.array([0, 1] * 4, np.float32)
     before = clf.model.get_layer("p_real").get_weights()[0].copy()
     loss, acc = clf.fit(x, y)
-    assert np.isfinite(loss) and 0 <= acc <= 1
+    assert np.isfinite(loss) and acc * 8 == round(acc * 8)  # a share of the 8 faces
     assert not np.allclose(before, clf.model.get_layer("p_real").get_weights()[0])
     loss2, acc2 = clf.get_accuracy(x, y)
-    assert np.isfinite(loss2) and 0 <= acc2 <= 1
+    # without dropout, the batch's squared error and accuracy are those of predict's scores
+    p = clf.predict(x)[:, 0]
+    assert loss2 == pytest.approx(float(np.mean((p - y) ** 2)), abs=1e-5)
+    assert acc2 == pytest.approx(float(np.mean((p > 0.5) == y)))
     # uint8 and the same faces as floats in [0, 1] are one input to fit, get_accuracy
     # and predict alike (uint8 once went unscaled into training: 0-255 against 0-1)
     np.testing.assert_allclose(clf.get_accuracy(x / np.float32(255), y), (loss2, acc2),

@@ -50,7 +50,15 @@ def test_sample_images_score_and_report(tmp_path):
     assert {r["label"] for r in rows} == {"fake", "real"}
     from mesonet.zoo import DEFAULT_WEIGHTS
 
-    assert all(0 <= float(r["p_real"]) <= 1 and r["weights"] == DEFAULT_WEIGHTS for r in rows)
+    assert all(r["weights"] == DEFAULT_WEIGHTS for r in rows)
+    # each row is the default scorer's P(real) of that file's crop, computed apart here
+    from mesonet import scorers
+    from mesonet.media import load_face_crop
+
+    scorer = scorers.load_scorer(DEFAULT_WEIGHTS)
+    for r in rows:
+        expected = scorer.predict(load_face_crop(r["path"])[None])[0, 0]
+        assert float(r["p_real"]) == pytest.approx(float(expected), abs=1e-5), r["path"]
     assert "0 = deepfake/Face2Face, 1 = real" in proc.stdout
     assert "Accuracy on fake" in proc.stdout and "Average P(real)" in proc.stdout
 
@@ -76,9 +84,20 @@ def test_unusual_formats_score_and_broken_files_are_reported(odd_images, tmp_pat
                       "--weights", "meso4-df")
     assert proc.returncode == 0, proc.stderr  # some images scored: success
     rows = {r["path"].split("/")[-1]: r for r in json.loads(out.read_text())["results"]}
-    for name in ("gray.png", "rgba.png", "cmyk.jpg", "sixteen_bit.png"):
-        assert 0 <= rows[name]["p_real"] <= 1, name
-        assert rows[name]["label"] == "real"
+    assert all(rows[name]["label"] == "real" for name in
+               ("gray.png", "rgba.png", "cmyk.jpg", "sixteen_bit.png"))
+    # each format scores as its pixels do, decoded here apart: RGBA as the RGB face it was
+    # made from, grey as its one channel repeated three times (the original's load_img)
+    from mesonet import scorers
+
+    scorer = scorers.load_scorer("meso4-df")
+    face = Image.open(odd_images / "real" / "rgba.png").convert("RGB").resize((256, 256),
+                                                                             Image.NEAREST)
+    grey = np.asarray(Image.open(odd_images / "real" / "gray.png").resize((256, 256),
+                                                                         Image.NEAREST))
+    expected = scorer.predict(np.stack([np.asarray(face), np.repeat(grey[..., None], 3, -1)]))
+    assert rows["rgba.png"]["p_real"] == pytest.approx(float(expected[0, 0]), abs=1e-5)
+    assert rows["gray.png"]["p_real"] == pytest.approx(float(expected[1, 0]), abs=1e-5)
     # 16-bit is rescaled, not clipped: it scores like the 8-bit grey version
     assert rows["sixteen_bit.png"]["p_real"] == pytest.approx(rows["gray.png"]["p_real"], abs=0.02)
     reasons = {name: rows[name]["error"] for name in

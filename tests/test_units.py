@@ -140,3 +140,48 @@ def test_inconclusive_band_from_hand_made_validation_scores():
     assert 0.05 < band["band"] <= 0.3 and band["accuracy_outside"] >= 0.95
     assert band["coverage"] == pytest.approx(((np.abs(p - 0.5) >= band["band"])).mean())
     assert inconclusive_band(y, np.full(400, 0.5), 0.5)["band"] == 0.5  # never sure: all of it
+
+
+def test_progress_in_a_log_is_lines_not_carriage_returns(caplog, monkeypatch):
+    """Where stderr is not a terminal (a log, CI), progress is a periodic line."""
+    from mesonet import progress as p
+
+    monkeypatch.setattr(p, "PERIOD", 0.0)  # a line at every step, to see them
+    with caplog.at_level("INFO", logger="progress"):
+        assert list(p.progress(range(3), unit="file", desc="scoring")) == [0, 1, 2]
+    lines = [r.getMessage() for r in caplog.records]
+    assert [ln.split(",")[0] for ln in lines] == ["scoring: 1/3 file (33 %)",
+                                                  "scoring: 2/3 file (67 %)",
+                                                  "scoring: 3/3 file (100 %)",
+                                                  "scoring: 3/3 file (100 %)"]
+    assert "min left" in lines[0] and lines[-1].endswith("(done)")
+    assert not any("\r" in ln for ln in lines)
+    items = [1, 2]
+    assert p.progress(items, enabled=False) is items  # --no-progress: nothing at all
+
+
+def test_a_script_writes_no_bar_into_a_redirected_log():
+    from conftest import run_script
+
+    proc = run_script("deepfakes_images.py", "test_images", "--weights", "meso4-corpus")
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stderr and "img/s]" not in proc.stderr
+    assert proc.stdout.count("test_images/") == 2
+
+
+def test_the_service_answers_carry_the_scripts_row_columns():
+    """The API's response models hold every column of the scripts' per-video and per-face
+    rows (pipeline.VIDEO_COLUMNS, FACE_COLUMNS): one layout, stated once, checked here."""
+    from mesonet.pipeline import FACE_COLUMNS, VIDEO_COLUMNS, VideoResult
+    from mesonet.service import Analysis, FaceResult, render
+
+    # path_bytes is the file name's bytes, for files the scripts write; the API names the
+    # upload in `filename` instead
+    assert set(FACE_COLUMNS) - {"source"} <= set(FaceResult.model_fields)
+    assert set(VIDEO_COLUMNS) - {"path_bytes"} <= set(Analysis.model_fields)
+    model = {"name": "meso4-df", "trained_on": "x", "inconclusive_band": 0.0, "note": "",
+             "here": True, "where": "meso4-df"}
+    answer = render(VideoResult("clip.mp4", error="unreadable"), "video", "meso4-df", "mean",
+                    0.5, model)
+    parsed = Analysis(**{**answer, "filename": "clip.mp4"})
+    assert parsed.prediction == "error" and parsed.n_faces == 0

@@ -16,8 +16,9 @@ installed says which, with the pip command, and exits 2 before doing anything.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
+
+from mesonet import extras
 
 #: subcommand -> (module with main(argv), what it does, extra it needs or None)
 COMMANDS = {
@@ -33,46 +34,11 @@ COMMANDS = {
     "prepare": ("mesonet.training.prepare", "prepare a corpus of aligned face crops", "train"),
 }
 
-#: import name -> pip name, for what each extra brings (the base install: None)
-EXTRAS = {
-    None: {"numpy": "numpy", "h5py": "h5py", "cv2": "opencv-python-headless",
-           "imageio": "imageio", "imageio_ffmpeg": "imageio-ffmpeg", "PIL": "Pillow",
-           "onnx": "onnx", "onnxruntime": "onnxruntime"},
-    "web": {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart"},
-    "ray": {"ray": "ray[data]"},
-    "train": {"keras": "keras", "tensorflow": "tensorflow-cpu", "sklearn": "scikit-learn",
-              "albumentations": "albumentations"},
-}
-
-SETUP_HINT = ("In a checkout: `bash setup.sh`, then run commands with `.venv/bin/python ...` "
-              "(or `source .venv/bin/activate` first)")
-
-
-def missing(extra: str | None) -> list[str]:
-    """The pip names of what `extra` needs and this interpreter lacks."""
-    return [pip for module, pip in EXTRAS[extra].items()
-            if importlib.util.find_spec(module) is None]
-
-
-def requirement_error(command: str, extra: str | None) -> str | None:
-    """Why `command` cannot run in this interpreter, with what to install; None if it can."""
-    for needed in (None, extra) if extra else (None,):
-        lacking = missing(needed)
-        if lacking:
-            what = "MesoNet's packages" if needed is None else f"the '{needed}' extra"
-            spec = "mesonet" if needed is None else f"'mesonet[{needed}]'"
-            local = "." if needed is None else f"'.[{needed}]'"
-            return (f"mesonet {command} needs {what} ({', '.join(lacking)}), which "
-                    f"{sys.executable} lacks. Install it with `pip install {spec}` "
-                    f"(from a checkout: `pip install -e {local}`). {SETUP_HINT}.")
-    return None
-
-
 def launch(command: str, argv=None, prog: str | None = None) -> int:
     """Run one subcommand's main(argv) as its script would: the library's errors are the
     user's (exit 2), a missing extra is named with its pip command (exit 2)."""
     module_name, _, extra = COMMANDS[command]
-    problem = requirement_error(command, extra)
+    problem = extras.problem(f"mesonet {command}", extra)
     if problem:
         print(f"{prog or 'mesonet ' + command}: {problem}", file=sys.stderr)
         return 2

@@ -258,7 +258,7 @@ def main(argv=None) -> int:
         logger.info("Scoring on Ray (%s): %d actors x %.1f CPU", args.ray, actors,
                     args.cpus_per_actor)
         import ray.data
-        from tqdm import tqdm
+        from mesonet.progress import progress
 
         ray.data.DataContext.get_current().enable_progress_bars = False
         ds = ray.data.from_items([{**i, "label": "" if i["label"] is None else str(i["label"])}
@@ -268,8 +268,8 @@ def main(argv=None) -> int:
                                 batch_size=args.shard_files, concurrency=actors,
                                 num_cpus=args.cpus_per_actor, num_gpus=args.gpus_per_actor,
                                 max_restarts=2, max_task_retries=2)
-        with tqdm(total=len(todo), unit="file", disable=args.no_progress,
-                  file=sys.stderr) as bar:
+        with progress(total=len(todo), unit="file", enabled=not args.no_progress,
+                      desc="scoring") as bar:
             for batch in scored.iter_batches(batch_size=args.shard_files,
                                              batch_format="default"):
                 rows = [json.loads(r) for r in batch["row"]]

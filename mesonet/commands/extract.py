@@ -111,7 +111,7 @@ def main(argv=None) -> int:
                          "python extract_faces.py data/sample_video.mp4 --output faces/")
             return 2
         args.paths = ["video.mp4"]
-    from tqdm import tqdm
+    from mesonet.progress import progress
 
     from mesonet.faces import FaceFinder
     from mesonet.media import list_media
@@ -144,8 +144,8 @@ def main(argv=None) -> int:
         atomic_write_text(settings_path, json.dumps(settings))
     finder = FaceFinder(args.detector) if todo else None
     failed = []
-    for source in tqdm(todo, unit="file", disable=args.no_progress or len(todo) < 2,
-                       file=sys.stderr):
+    for source in progress(todo, unit="file", enabled=not args.no_progress and len(todo) > 1,
+                           desc="extracting"):
         new, source_row = extract_one(source, finder, output, args.frames, args.all_faces)
         if source_row["error"]:
             failed.append(source_row)

@@ -22,9 +22,9 @@ import logging
 import sys
 from pathlib import Path
 
-from mesonet import cli
+from mesonet import cli, extras
 from mesonet import scorers
-from mesonet.contract import P_REAL_MEANING, label_from_path, prediction_of
+from mesonet.contract import DEFAULT_THRESHOLD, P_REAL_MEANING, label_from_path, prediction_of
 
 logger = logging.getLogger("deepfakes_images")
 
@@ -55,17 +55,16 @@ def iter_batches(paths, batch_size):
         yield good, (np.stack(crops) if crops else None), failed
 
 
-def score_images(paths, classifier, batch_size=64, threshold=0.5, progress=True, band=0.0,
+def score_images(paths, classifier, batch_size=64, threshold=DEFAULT_THRESHOLD, progress=True, band=0.0,
                  explain_dir=None):
     """One row per image: path, p_real, prediction, label (from folders) or error; with
     explain_dir, a Grad-CAM PNG per face there."""
-    from tqdm import tqdm
-
     from mesonet.outputs import name_fields, printable
+    from mesonet.progress import progress as show_progress
 
     rows = []
-    bar = tqdm(total=len(paths), unit="img", disable=not progress or len(paths) < 2,
-               file=sys.stderr)
+    bar = show_progress(total=len(paths), unit="img", enabled=progress and len(paths) > 1,
+                        desc="scoring")
     for good, batch, failed in iter_batches(paths, batch_size):
         for path, reason in failed:
             logger.error("%s: %s", printable(path), reason)
@@ -168,6 +167,8 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args.verbose)
+    if args.explain:
+        extras.require("--explain", "train")
     from mesonet.media import IMAGE_SUFFIXES, list_media
     from mesonet.outputs import check_output_path, printable, write_results
 

@@ -27,7 +27,7 @@ import logging
 import sys
 from pathlib import Path
 
-from mesonet import cli
+from mesonet import cli, extras
 from mesonet import scorers
 from mesonet.contract import P_REAL_MEANING
 
@@ -143,13 +143,17 @@ def counts_line(rows) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cli.setup_logging(args.verbose)
+    if args.timeline:
+        extras.require("--timeline", "plots")
+    if args.explain:
+        extras.require("--explain", "train")
     from mesonet.outputs import check_output_path, printable, remove_stale, safe_name, write_results
 
     check_output_path(args.output)
     check_output_path(args.frames_output)
     if args.resume and not args.output:
         raise ValueError("--resume needs --output")
-    from tqdm import tqdm
+    from mesonet.progress import progress
 
     from mesonet.faces import FaceFinder
     from mesonet.media import list_media
@@ -171,8 +175,8 @@ def main(argv=None) -> int:
             "aggregate": args.aggregate, "threshold": args.threshold,
             "inconclusive_band": band, "frames": args.frames, "detector": args.detector,
             "p_real_meaning": P_REAL_MEANING}
-    for source in tqdm(sources, unit="file", disable=args.no_progress or len(sources) < 2,
-                       file=sys.stderr):
+    for source in progress(sources, unit="file",
+                           enabled=not args.no_progress and len(sources) > 1, desc="scoring"):
         result = cli.analyze_safely(source, classifier, finder, args.frames, args.all_faces,
                                     keep_crops=bool(args.explain))
         row = video_row(result, classifier.weights, args.aggregate, args.threshold, band)

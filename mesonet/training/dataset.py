@@ -64,11 +64,11 @@ def _decode(path) -> np.ndarray | None:
 
 
 def decode_all(files, workers: int | None = None, progress: bool = True) -> list:
-    from tqdm import tqdm
+    from mesonet.progress import progress as show_progress
 
     with ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        return list(tqdm(pool.map(_decode, files), total=len(files), unit="img",
-                         disable=not progress, desc="decoding"))
+        return list(show_progress(pool.map(_decode, files), total=len(files), unit="img",
+                         enabled=progress, desc="decoding"))
 
 
 @dataclass
@@ -166,7 +166,7 @@ def forgery_pool(split: Split, method: str, size: int, seed: int = 0,
     group weights). Faces whose mask comes out empty are skipped and counted."""
     from multiprocessing import get_context
 
-    from tqdm import tqdm
+    from mesonet.progress import progress as show_progress
 
     real = np.flatnonzero((split.y == 1) & ~np.isnan(split.landmarks[:, 0, 0]))
     if len(real) == 0:
@@ -180,8 +180,8 @@ def forgery_pool(split: Split, method: str, size: int, seed: int = 0,
     reals, fakes, failed = [], [], 0
     # spawn: the parent may hold TensorFlow's threads, which fork does not survive
     with get_context("spawn").Pool(workers or os.cpu_count() or 1) as pool:
-        for r, f, n in tqdm(pool.imap(_forge_chunk, jobs), total=len(jobs), unit="x64",
-                            disable=not progress, desc=f"forging ({method})"):
+        for r, f, n in show_progress(pool.imap(_forge_chunk, jobs), total=len(jobs), unit="x64",
+                            enabled=progress, desc=f"forging ({method})"):
             reals += r
             fakes += f
             failed += n

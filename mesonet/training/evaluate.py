@@ -28,12 +28,12 @@ from mesonet.outputs import atomic_write_text, check_output_path, write_results 
 
 from mesonet import cli  # noqa: E402
 from mesonet import scorers
-from mesonet.contract import P_REAL_MEANING, label_from_path  # noqa: E402
+from mesonet.contract import DEFAULT_THRESHOLD, P_REAL_MEANING, label_from_path  # noqa: E402
 
 logger = logging.getLogger("evaluate")
 
 
-def metrics(labels, p_real, threshold: float = 0.5) -> dict:
+def metrics(labels, p_real, threshold: float = DEFAULT_THRESHOLD) -> dict:
     """Binary metrics for P(real) scores; labels 1 = real, 0 = forged."""
     from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
@@ -58,7 +58,7 @@ def metrics(labels, p_real, threshold: float = 0.5) -> dict:
 CALIBRATION_TARGET = 0.75  # accuracy the faces outside the band must reach
 
 
-def inconclusive_band(labels, p_real, threshold: float = 0.5,
+def inconclusive_band(labels, p_real, threshold: float = DEFAULT_THRESHOLD,
                       target: float = CALIBRATION_TARGET) -> dict:
     """The narrowest band around the threshold outside which at least `target` of the
     faces are called right: {'band', 'coverage' (share of faces outside it),
@@ -166,7 +166,7 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
                    keep_near_identical: bool = False):
     """Frame-level metrics on crops: overall, per family, per group and, with `sources`
     (names of corpus.LEFT_OUT_SOURCES or groups), per left-out source."""
-    from tqdm import tqdm
+    from mesonet.progress import progress as show_progress
 
     from mesonet.media import MediaError, load_face_crop
     from mesonet.outputs import printable
@@ -181,8 +181,8 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
         files, labels, groups, families, near_identical = crop_set(
             folder, exclude, keep_near_identical=keep_near_identical)
     p, keep, failed = [], [], []
-    for start in tqdm(range(0, len(files), batch_size), disable=not progress, unit="batch",
-                      file=sys.stderr):
+    for start in show_progress(range(0, len(files), batch_size), enabled=progress, unit="batch",
+                      desc="scoring"):
         batch, idx = [], []
         for i in range(start, min(start + batch_size, len(files))):
             try:
@@ -216,7 +216,7 @@ def evaluate_crops(folder: Path, classifier, batch_size: int, threshold: float, 
 
 
 def evaluate_videos(folder: Path, classifier, frames: int, threshold: float, progress: bool):
-    from tqdm import tqdm
+    from mesonet.progress import progress as show_progress
 
     from mesonet import pipeline
 
@@ -227,7 +227,7 @@ def evaluate_videos(folder: Path, classifier, frames: int, threshold: float, pro
     finder = FaceFinder()
     sources = [s for s in list_media([folder]) if label_from_path(s)]
     frame_y, frame_p, video_rows = [], [], []
-    for source in tqdm(sources, disable=not progress, unit="video", file=sys.stderr):
+    for source in show_progress(sources, enabled=progress, unit="video", desc="scoring videos"):
         label = 1 if label_from_path(source) == "real" else 0
         try:
             result = pipeline.analyze(source, classifier, finder, frames)
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     p.add_argument("--videos", action="store_true", help="the folder holds videos, not crops")
     p.add_argument("--frames", type=int, default=30, help="frames per video")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threshold", type=float, default=0.5,
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                    help="P(real) above it is called real (default: %(default)s)")
     p.add_argument("--exclude-groups", nargs="+", default=[], metavar="GROUP",
                    help="leave these source groups out (as df_CNN.py --exclude-groups)")

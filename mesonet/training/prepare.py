@@ -210,14 +210,14 @@ def main(argv=None) -> int:
                     {"crop": r["crop"], "landmarks": landmarks_text(r["landmarks"])})
     from multiprocessing import Pool
 
-    from tqdm import tqdm
+    from mesonet.progress import progress
 
     chunks = [(rows[i:i + 50], output, done_before, args.video_frames)
               for i in range(0, len(rows), 50)]
     table = []
     with Pool(args.workers) as pool:
-        for part in tqdm(pool.imap_unordered(work, chunks), total=len(chunks), unit="x50",
-                         file=sys.stderr):
+        for part in progress(pool.imap_unordered(work, chunks), total=len(chunks),
+                             unit="x50", desc="preparing"):
             table += part
     table.sort(key=lambda r: (r["split"], r["crop"]))
     from mesonet.outputs import write_results
