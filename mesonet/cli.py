@@ -70,22 +70,53 @@ def _band(text: str) -> float:
 
 
 def add_threshold_option(p: argparse.ArgumentParser) -> None:
-    """--threshold and --inconclusive."""
-    p.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
-                   help="P(real) above it is called real (default: %(default)s)")
+    """--threshold and --inconclusive: a fixed rule instead of the weights' own point."""
+    p.add_argument("--threshold", type=_threshold,
+                   help="call P(real) above it real, at or below it fake, instead of the "
+                        "weights' operating point (fitted on sources they never saw; "
+                        "weights/NAME.record.json); the released code's rule is 0.5")
     p.add_argument("--inconclusive", type=_band, metavar="HALF_WIDTH",
-                   help="call a score closer than this to the threshold `inconclusive` "
-                        "(default: the weights' own band from weights/calibration.json, "
-                        "where their validation faces were called right less than 75 %% "
-                        "of the time; 0 turns it off)")
+                   help="with a fixed rule: call a score closer than this to the threshold "
+                        "inconclusive (default 0)")
 
 
-def band_of(args, classifier) -> float:
-    """--inconclusive, or the weights' own band."""
+def operating_point_for(weights: str, level: str = "frame", threshold: float | None = None,
+                        band: float | None = None, aggregate: str = "mean"):
+    """The point verdicts are given at: the weights' own for faces ('frame') or videos
+    ('video'), or the fixed rule of a threshold / band when either is given. A video
+    judged by vote gets the plain rule (the weights' video point is fitted on the mean)."""
     from mesonet import zoo
+    from mesonet.contract import OperatingPoint
 
-    return args.inconclusive if args.inconclusive is not None else \
-        zoo.inconclusive_band(classifier.weights)
+    if threshold is not None or band is not None:
+        return OperatingPoint.plain(DEFAULT_THRESHOLD if threshold is None else threshold,
+                                    band or 0.0, level)
+    if level == "video" and aggregate == "vote":
+        logger.info("--aggregate vote: videos are called by the plain 0.5 rule (the weights' "
+                    "video point is fitted on their mean P(real))")
+        return OperatingPoint.plain(level="video")
+    return zoo.operating_point(weights, level)
+
+
+def operating_point_of(args, weights: str, level: str = "frame"):
+    """operating_point_for with the script's --threshold, --inconclusive, --aggregate."""
+    return operating_point_for(weights, level, args.threshold, args.inconclusive,
+                               getattr(args, "aggregate", "mean"))
+
+
+def describe_point(op) -> str:
+    """One line: where the verdicts fall at this point, and what they mean."""
+    what = "videos" if op.level == "video" else "faces"
+    real = (f"real above {op.real_above:.3f}" if op.real_above < 1.0 else
+            "never real (no threshold kept the forged ones of every unseen source at "
+            f"{op.target or 0.05:.0%} or below)")
+    head = (f"Verdicts ({what}): fake at P(real) <= {op.fake_at_most:.3f}, {real}"
+            + (", inconclusive between" if op.fake_at_most < op.real_above < 1.0 else
+               ", inconclusive above" if op.real_above >= 1.0 else ""))
+    if not op.calibrated:
+        return head + ": a fixed threshold, not calibrated"
+    return head + ".\n" + "\n".join(f"  {op.meaning(v)}" for v in ("fake", "real")
+                                     if v == "fake" or op.real_above < 1.0)
 
 
 def add_video_options(p: argparse.ArgumentParser, aggregate: bool = True) -> None:
@@ -149,6 +180,8 @@ def analyze_safely(source, classifier, finder, frames, all_faces: bool = False,
 def describe_weights(classifier) -> str:
     from mesonet import zoo
 
+    if hasattr(classifier, "members"):  # a combination says what it combines
+        return f"{classifier.weights} ({zoo.trained_on(classifier.weights)})"
     return (f"{classifier.weights} ({classifier.model.name}; trained on "
             f"{zoo.trained_on(classifier.weights)})")
 

@@ -25,7 +25,7 @@ combination's face is explained by the member whose P(real) was taken.
 
 from __future__ import annotations
 
-from mesonet.contract import DEFAULT_THRESHOLD
+from mesonet.contract import OperatingPoint
 
 import functools
 
@@ -170,14 +170,18 @@ def overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarr
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _verdict_words(p_real: float, threshold: float) -> str:
-    from mesonet.contract import prediction_of
+def _verdict_words(p_real: float, op: OperatingPoint) -> str:
+    return {"real": "looks real", "fake": "looks forged",
+            "inconclusive": "inconclusive"}[op.verdict(p_real)]
 
-    return {"real": "looks real", "fake": "looks forged"}[prediction_of(p_real, threshold)]
+
+def _rule(op: OperatingPoint) -> str:
+    return (f"fake <= {op.fake_at_most:.3f}, real > {op.real_above:.3f}"
+            if op.real_above > op.fake_at_most else f"threshold {op.fake_at_most:.3f}")
 
 
 def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
-                  threshold: float = DEFAULT_THRESHOLD, title: str = "") -> None:
+                  op: OperatingPoint | None = None, title: str = "") -> None:
     """A PNG for a person: the crop, the map laid over it, and P(real) in the title."""
     import matplotlib
 
@@ -193,16 +197,17 @@ def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
     axes[1].set_title("where it looks forged (Grad-CAM)", fontsize=9)
     for ax in axes:
         ax.axis("off")
-    fig.suptitle(f"{title}P(real) {p_real:.3f}: {_verdict_words(p_real, threshold)} "
-                 f"(0 = forged, 1 = real; threshold {threshold})", fontsize=10)
+    op = op or OperatingPoint.plain()
+    fig.suptitle(f"{title}P(real) {p_real:.3f}: {_verdict_words(p_real, op)} "
+                 f"(0 = forged, 1 = real; {_rule(op)})", fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
 
 
-def save_contact_sheet(path, crops, heats, p_real, threshold: float = DEFAULT_THRESHOLD, k: int = 6,
-                       title: str = "") -> None:
+def save_contact_sheet(path, crops, heats, p_real, op: OperatingPoint | None = None,
+                       k: int = 6, title: str = "") -> None:
     """The k most forged-looking and the k most real-looking faces of a video, each with
     its map, in one PNG (matplotlib)."""
     import matplotlib
@@ -226,8 +231,8 @@ def save_contact_sheet(path, crops, heats, p_real, threshold: float = DEFAULT_TH
                 ax.set_title(f"{p_real[i]:.3f}", fontsize=9)
         axes[r][0].text(-0.08, 0.5, label, transform=axes[r][0].transAxes, rotation=90,
                         va="center", ha="right", fontsize=9)
-    fig.suptitle(f"{title}P(real) per face (0 = forged, 1 = real; threshold {threshold}); "
-                 "hot = looks forged", fontsize=10)
+    fig.suptitle(f"{title}P(real) per face (0 = forged, 1 = real; "
+                 f"{_rule(op or OperatingPoint.plain())}); hot = looks forged", fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -129,7 +129,9 @@ def write_results(path: str | os.PathLike, rows: list[dict], columns: list[str],
     if suffix == ".csv":
         atomic_write_text(path, csv_text(rows, columns))
     elif suffix == ".json":
-        rows = [{k: _text(v) for k, v in row.items()} for row in rows]
+        # every column in every row (null where empty), as in the CSV
+        rows = [{k: _text(v) for k, v in {**dict.fromkeys(columns), **row}.items()}
+                for row in rows]
         atomic_write_text(path, json.dumps({**meta, "results": rows}, indent=1) + "\n")
     else:
         raise ValueError(f"Output file {path} must end in .csv or .json")

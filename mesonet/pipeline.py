@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mesonet.contract import AGGREGATIONS, DEFAULT_THRESHOLD, prediction_of
+from mesonet.contract import AGGREGATIONS, DEFAULT_THRESHOLD, OperatingPoint
 from mesonet.faces import FaceFinder, iou, resize_image, aligned_face, find_coordinates, landmarks_in_crop
 from mesonet.media import FRAME_SUBSAMPLE_COUNT, MediaError, iter_frames
 from mesonet.outputs import name_fields, printable
@@ -101,16 +101,15 @@ class VideoResult:
             return aggregate(self.scores(), method)
         return min(aggregate(self.scores(t), method) for t in tracks)
 
-    def verdict(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD,
-                band: float = 0.0) -> str:
-        """'real', 'fake', 'inconclusive' (within `band` of the threshold), 'no_face' or
-        'error'."""
+    def verdict(self, method: str = "mean", op: OperatingPoint | None = None) -> str:
+        """'real', 'fake', 'inconclusive' (at operating point `op`; default: the plain
+        0.5 rule), 'no_face' or 'error'."""
         if self.error:
             return "error"
         s = self.score(method)
         if s is None:
             return "no_face"
-        return prediction_of(s, threshold, band)
+        return (op or OperatingPoint.plain()).verdict(s)
 
     def spread(self) -> tuple[float | None, float | None]:
         """(standard deviation, interquartile range) of the face scores: how much the
@@ -121,15 +120,14 @@ class VideoResult:
         q1, q3 = np.percentile(p, [25, 75])
         return float(p.std()), float(q3 - q1)
 
-    def summary(self, method: str = "mean", threshold: float = DEFAULT_THRESHOLD,
-                band: float = 0.0) -> dict:
+    def summary(self, method: str = "mean", op: OperatingPoint | None = None) -> dict:
         std, iqr = self.spread()
         return {"video": self.source, "kind": self.kind,
                 "n_frames_sampled": self.n_frames_sampled,
                 "n_faces": self.n_faces, "n_tracks": len(self.tracks()),
                 "mean_p_real": _round(self.score("mean")), "vote_real": _round(self.score("vote")),
                 "p_real_std": _round(std), "p_real_iqr": _round(iqr),
-                "prediction": self.verdict(method, threshold, band), "error": self.error}
+                "prediction": self.verdict(method, op), "error": self.error}
 
 
 def _round(x):
@@ -226,9 +224,10 @@ def analyze_or_error(path, classifier, finder: FaceFinder,
 
 
 def video_row(result: VideoResult, weights: str, method: str = "mean",
-              threshold: float = DEFAULT_THRESHOLD, band: float = 0.0) -> dict:
-    """The VIDEO_COLUMNS row of a result (the file named as every output names it)."""
-    return {**result.summary(method, threshold, band), **name_fields(result.source, "video"),
+              op: OperatingPoint | None = None) -> dict:
+    """The VIDEO_COLUMNS row of a result (the file named as every output names it), its
+    verdict at operating point `op`."""
+    return {**result.summary(method, op), **name_fields(result.source, "video"),
             "weights": weights}
 
 

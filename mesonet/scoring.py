@@ -220,6 +220,40 @@ def to_onnx(model, input_dtype: str = "uint8", weights: dict | None = None):
     return proto
 
 
+def combination_to_onnx(members: list, rule: str = "min", input_dtype: str = "uint8",
+                        name: str = "combination"):
+    """One ONNX graph for a combination (Combination's rule inside it): members are
+    (architecture, weights arrays) pairs; the graph computes each member's P(real) from
+    the same faces and outputs the lowest, so it runs wherever ONNX runs."""
+    import onnx
+    from onnx import helper
+
+    if rule not in Combination.RULES:
+        raise ValueError(f"Unknown combination rule {rule!r}; known: {', '.join(Combination.RULES)}")
+    nodes, inits, outputs = [], [], []
+    for i, (architecture, weights) in enumerate(members):
+        graph = to_onnx(architecture, input_dtype, weights).graph
+        rename = {t.name: f"m{i}_{t.name}" for t in graph.initializer}
+        rename.update({o: f"m{i}_{o}" for n in graph.node for o in n.output})
+        for init in graph.initializer:
+            init.name = rename[init.name]
+            inits.append(init)
+        for node in graph.node:
+            node.input[:] = [rename.get(x, x) for x in node.input]  # 'face' stays shared
+            node.output[:] = [rename[x] for x in node.output]
+            nodes.append(node)
+        outputs.append(rename["p_real"])
+    nodes.append(helper.make_node("Min", outputs, ["p_real"]))
+    first = to_onnx(members[0][0], input_dtype, members[0][1]).graph
+    graph = helper.make_graph(nodes, name, list(first.input), list(first.output), inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="mesonet")
+    proto.doc_string = (f"P(real), the lowest of {len(members)} MesoNet members': 0 = "
+                        "deepfake/Face2Face, 1 = real. Input uint8 RGB NHWC.")
+    onnx.checker.check_model(proto)
+    return proto
+
+
 def _session(source, threads: int | None = None):
     import onnxruntime as ort
 
@@ -344,8 +378,8 @@ class Combination:
         if len(members) < 2:
             raise ValueError(f"Combination {name} needs at least two members")
         self.weights, self.members, self.rule = name, list(members), rule
-        self.model = SimpleNamespace(
-            name=f"{rule}({', '.join(m.model.name for m in self.members)})")
+        parts = [f"{m.weights} ({m.model.name})" for m in self.members]
+        self.model = SimpleNamespace(name="the lower P(real) of " + " and ".join(parts))
         runtimes = {getattr(m, "runtime", None) for m in self.members}
         self.runtime = runtimes.pop() if len(runtimes) == 1 else "mixed"
 

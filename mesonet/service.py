@@ -29,14 +29,17 @@ import threading
 from pathlib import Path
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mesonet import scorers
-from mesonet.contract import DEFAULT_THRESHOLD, FACE_SIZE, P_REAL_MEANING, check_band, check_threshold, prediction_of
+from mesonet.contract import (DEFAULT_THRESHOLD, FACE_SIZE, P_REAL_MEANING, OperatingPoint,
+                              check_band, check_threshold)
 from mesonet.media import MediaError
 
 logger = logging.getLogger("app")
@@ -74,14 +77,32 @@ class Busy(Exception):
 # The JSON answers, as OpenAPI models (shown at /docs)
 
 
+class PointInfo(BaseModel):
+    fake_at_most: float = Field(description="P(real) at or below it is called fake")
+    real_above: float = Field(description="P(real) above it is called real; between the two, "
+                                          "inconclusive")
+    level: str = Field(description="frame (faces, images) or video (a video's mean P(real))")
+    fitted_on: str = Field(description="what the point was fitted on, in words")
+    target: float | None = Field(description="the largest share of real (and of forged) "
+                                             "faces a verdict was allowed to be wrong on, per "
+                                             "calibration source")
+    real_called_fake: float | None = Field(description="on sources the weights never saw: the "
+                                                       "share of real faces called fake")
+    fake_called_fake: float | None
+    real_called_real: float | None
+    fake_called_real: float | None
+
+
 class WeightsInfo(BaseModel):
     name: str = Field(description="weights name, as `weights` takes it")
     trained_on: str
-    inconclusive_band: float = Field(description="half-width of the inconclusive band")
+    operating_points: dict[str, PointInfo] = Field(
+        description="where verdicts fall, for frames and for videos, and what each means")
     note: str
-    here: bool = Field(description="whether the file is on this machine now; if not, it is "
-                                   "downloaded on first use (which fails offline)")
-    where: str = Field(description="the file, or where it would be downloaded from")
+    here: bool = Field(description="whether the weights are on this server now; if not, they "
+                                   "are downloaded on first use (which fails offline)")
+    where: str = Field(description="where the weights come from, in words (never a server "
+                                   "path)")
 
 
 class WeightsList(BaseModel):
@@ -132,11 +153,17 @@ class Analysis(BaseModel):
     vote_real: float | None = Field(description=f"share of faces with P(real) > {DEFAULT_THRESHOLD}")
     p_real_std: float | None
     p_real_iqr: float | None
-    threshold: float
-    inconclusive_band: float
+    operating_point: PointInfo = Field(description="the point `prediction` was decided at")
     aggregate: str = Field(description="which score decided `prediction`: mean or vote")
-    prediction: str = Field(description="real, fake, inconclusive or no_face")
+    prediction: str = Field(description="real, fake, inconclusive, no_face or error")
     verdict: str = Field(description="the prediction in words")
+    verdict_meaning: str = Field(description="what the prediction means at this operating "
+                                             "point, in one line")
+    real_given_verdict: float | None = Field(
+        description="the share of real faces (videos) from sources the weights never saw "
+                    "that got this verdict; null when not measured")
+    fake_given_verdict: float | None = Field(
+        description="the share of forged faces (videos) from those sources that got it")
     n_frames_sampled: int
     n_faces: int
     n_tracks: int
@@ -144,6 +171,27 @@ class Analysis(BaseModel):
     explained: bool
     faces: list[FaceResult]
     frames: list[FrameShown]
+
+
+class ErrorInfo(BaseModel):
+    code: int = Field(description="the HTTP status code")
+    message: str = Field(description="what was wrong, in words, and what to do")
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error answer (4xx and 5xx)."""
+    error: ErrorInfo
+
+
+def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+ERRORS = {400: "empty upload", 413: "upload or image too large",
+          415: "not an image or video",
+          422: "a bad form field, or a file that cannot be read (the reason is in the message)",
+          503: "busy (retry after Retry-After seconds), or the weights are not available here"}
 
 
 class Analyzer:
@@ -180,15 +228,17 @@ class Analyzer:
     def describe(self, weights: str) -> dict:
         from mesonet import zoo
 
-        here, where = zoo.where(weights)
+        here, _ = zoo.where(weights)
         return {"name": weights, "trained_on": zoo.trained_on(weights), "here": here,
-                "where": where,
-                "inconclusive_band": zoo.inconclusive_band(weights),
+                "where": zoo.origin(weights),
+                "operating_points": {level: zoo.operating_point(weights, level, quiet=True)
+                                     .as_dict() for level in ("frame", "video")},
                 "note": "Scores are most reliable on forgeries like those the weights were "
                         "trained on; on other generators they are less reliable."}
 
     def analyze(self, path: str, kind: str, weights: str, frames: int, aggregate: str,
-                threshold: float, band: float | None = None, explain: bool = False) -> dict:
+                threshold: float | None = None, band: float | None = None,
+                explain: bool = False) -> dict:
         from mesonet import zoo
 
         classifier = self.get_classifier(weights)
@@ -207,9 +257,16 @@ class Analyzer:
 
             # an ONNX Runtime scorer is explained by its weights in Keras, loaded once
             maps = explain_faces(classifier, np.stack([f.crop for f in result.faces]))
-        band = zoo.inconclusive_band(weights) if band is None else band
-        return render(result, kind, weights, aggregate, threshold, self.describe(weights),
-                      band, maps)
+        if threshold is not None or band is not None:  # the client's fixed rule
+            rule = (DEFAULT_THRESHOLD if threshold is None else threshold, band or 0.0)
+            face_op = OperatingPoint.plain(*rule)
+            op = OperatingPoint.plain(*rule, level="video" if kind == "video" else "frame")
+        else:
+            face_op = zoo.operating_point(weights, "frame", quiet=True)
+            op = (face_op if kind != "video" else OperatingPoint.plain(level="video")
+                  if aggregate == "vote" else zoo.operating_point(weights, "video", quiet=True))
+        return render(result, kind, weights, aggregate, op, self.describe(weights), maps,
+                      face_op)
 
 
 def _png64(image, fmt="JPEG") -> str:
@@ -220,14 +277,16 @@ def _png64(image, fmt="JPEG") -> str:
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def render(result, kind, weights, aggregate, threshold, model, band: float = 0.0,
-           maps=None) -> dict:
-    """The JSON answer: the scripts' fields, plus pictures for the page (and each face's
-    Grad-CAM map over its crop, as PNG data, when `maps` are given)."""
+def render(result, kind, weights, aggregate, op: OperatingPoint, model, maps=None,
+           face_op: OperatingPoint | None = None) -> dict:
+    """The JSON answer: the scripts' fields, the verdict at `op` with what it means, and
+    pictures for the page (each face called at `face_op`, default `op`; its Grad-CAM map
+    over its crop, as PNG data, when `maps` are given)."""
+    face_op = face_op or op
     import cv2
     import numpy as np
 
-    summary = result.summary(aggregate, threshold, band)
+    summary = result.summary(aggregate, op)
     words = {"real": "Likely real", "fake": "Likely forged", "inconclusive": "Inconclusive",
              "no_face": "No face found", "error": "Could not be analysed"}
     faces = []
@@ -235,7 +294,7 @@ def render(result, kind, weights, aggregate, threshold, model, band: float = 0.0
         row = face.row()
         small = cv2.resize(face.crop, (96, 96), interpolation=cv2.INTER_AREA)
         row["crop"] = _png64(small)
-        row["prediction"] = prediction_of(face.p_real, threshold, band)
+        row["prediction"] = face_op.verdict(face.p_real)
         if maps is not None:
             from mesonet.explain import overlay
 
@@ -253,20 +312,24 @@ def render(result, kind, weights, aggregate, threshold, model, band: float = 0.0
         for face in (f for f in result.faces if f.frame == index):
             top, right, bottom, left = (round(v * scale) for v in face.box)
             colour = {"real": (40, 180, 60), "fake": (220, 40, 40), "inconclusive": (230, 160, 0)}[
-                prediction_of(face.p_real, threshold, band)]
+                face_op.verdict(face.p_real)]
             cv2.rectangle(image, (left, top), (right, bottom), colour, 2)
             cv2.putText(image, f"{face.p_real:.2f}", (left, max(12, top - 4)),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
         annotated.append({"frame": index, "image": _png64(image)})
     return {**summary, "kind": summary["kind"] or kind, "weights": weights, "model": model,
             "p_real": summary["mean_p_real"], "p_real_meaning": P_REAL_MEANING,
-            "threshold": threshold, "inconclusive_band": band, "aggregate": aggregate,
+            "operating_point": op.as_dict(), "aggregate": aggregate,
             "explained": maps is not None, "video": None,
-            "verdict": words[summary["prediction"]], "faces": faces, "frames": annotated}
+            "verdict": words[summary["prediction"]],
+            "verdict_meaning": op.meaning(summary["prediction"]),
+            "real_given_verdict": op.shares(summary["prediction"])[0],
+            "fake_given_verdict": op.shares(summary["prediction"])[1],
+            "faces": faces, "frames": annotated}
 
 
 def check_form(analyzer: Analyzer, weights: str | None, frames: int, aggregate: str,
-               threshold: float) -> str:
+               threshold: float | None) -> str:
     """The weights to use, or a 422 that says what was received and what is allowed."""
     weights = weights or analyzer.default_weights
     if weights not in analyzer.available:
@@ -277,7 +340,8 @@ def check_form(analyzer: Analyzer, weights: str | None, frames: int, aggregate: 
     if not 1 <= frames <= 300:
         raise HTTPException(422, f"frames must be between 1 and 300; received {frames}")
     try:
-        check_threshold(threshold)
+        if threshold is not None:
+            check_threshold(threshold)
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
     return weights
@@ -358,9 +422,22 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
     async def limit_upload_size(request: Request, call_next):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_upload_bytes:
-            return JSONResponse({"detail": f"upload of {int(length)} bytes is over the limit "
-                                           f"of {max_upload_bytes} bytes"}, status_code=413)
+            return error_response(413, f"upload of {int(length)} bytes is over the limit of "
+                                       f"{max_upload_bytes} bytes")
         return await call_next(request)
+
+    @app.exception_handler(HTTPException)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc):
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def form_error(request: Request, exc: RequestValidationError):
+        parts = []
+        for e in exc.errors():
+            field = ".".join(str(x) for x in e.get("loc", ())[1:]) or "request"
+            parts.append(f"{field}: {e.get('msg', 'invalid')}; received {e.get('input')!r}")
+        return error_response(422, "; ".join(parts))
 
     @app.get("/", include_in_schema=False)
     async def page():
@@ -377,14 +454,13 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
                 "weights": [analyzer.describe(w) for w in analyzer.available]}
 
     @app.post("/api/v1/analyze", response_model=Analysis,
-              responses={413: {"description": "upload or image too large"},
-                         415: {"description": "not an image or video"},
-                         422: {"description": "bad form field, or the file cannot be read "
-                                              "(the reason is in `detail`)"},
-                         503: {"description": "busy, or the weights are not available here"}})
+              responses={code: {"model": ErrorBody, "description": text}
+                         for code, text in ERRORS.items()})
     async def analyze(file: UploadFile | None = File(None), weights: str | None = Form(None),
                       frames: int = Form(30), aggregate: str = Form("mean"),
-                      threshold: float = Form(DEFAULT_THRESHOLD), inconclusive: float | None = Form(None),
+                      threshold: float | None = Form(None, description="a fixed rule instead "
+                                                     "of the weights' operating point"),
+                      inconclusive: float | None = Form(None),
                       explain: bool = Form(False)):
         if file is None:
             raise HTTPException(422, "no file: send the image or video in the multipart "
@@ -411,8 +487,8 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
             answer["filename"] = file.filename
             return answer
         except Busy:
-            return JSONResponse({"detail": "busy: too many analyses waiting; retry shortly"},
-                                status_code=503, headers={"Retry-After": "5"})
+            return error_response(503, "busy: too many analyses waiting; retry shortly",
+                                  headers={"Retry-After": "5"})
         except MediaError as e:
             raise HTTPException(422, f"cannot read the upload: {e.reason}") from None
         except OSError as e:  # weights that cannot be found or downloaded here

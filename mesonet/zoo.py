@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from mesonet.contract import DEFAULT_THRESHOLD
 from mesonet.outputs import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -156,44 +157,53 @@ class WeightsRecord:
         return self.name
 
 
+RECORD_SUFFIX = ".record.json"
+
+
+def record_of(name) -> dict | None:
+    """The machine-readable record beside a shipped (or the authors') weights name:
+    weights/NAME.record.json with what it was trained on (in words and as source groups),
+    its file's SHA-256 and its operating points. None for a weights file given by path."""
+    import json
+
+    path = PROJECT_WEIGHTS_DIR / f"{name}{RECORD_SUFFIX}"
+    if str(name) not in available_weights() or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"Weights record {path} is not valid JSON: {e}") from None
+
+
 def trained_on(name) -> str:
-    """What a weights name was trained on, in words (no file is opened or fetched)."""
+    """What a weights name was trained on, in words (no weights file is opened or fetched)."""
     name = str(name)
-    if name in ORIGINAL_WEIGHTS:
-        return ORIGINAL_WEIGHTS[name][3]
+    record = record_of(name)
+    if record is not None:
+        card = f" (model card: weights/{record['card']})" if record.get("card") else ""
+        return record["trained_on"] + card
     if _combination_file(name) is not None:
         spec = combination(name)
-        card = f" (model card: weights/{name}.md)" if name in project_combinations() else ""
         return (f"the lower P(real) of {' and '.join(spec['members'])}"
-                f"{': ' + spec['trained_on'] if spec['trained_on'] else ''}{card}")
-    if name in project_weights():
-        # the model card's "**Trained on**: ..." line, when it has one
-        card = PROJECT_WEIGHTS_DIR / f"{name}.md"
-        try:
-            lines = card.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            lines = []
-        said = next((ln.split(":", 1)[1].strip() for ln in lines
-                     if ln.startswith("**Trained on**:")), None)
-        said = said or "this project's corpus of face swaps, GAN faces and splices"
-        return f"{said} (model card: weights/{name}.md)"
+                f"{': ' + spec['trained_on'] if spec['trained_on'] else ''}")
     return "unknown (a weights file given by path)"
 
 
-CALIBRATION = PROJECT_WEIGHTS_DIR / "calibration.json"
+def operating_point(name, level: str = "frame", quiet: bool = False):
+    """The weights' operating point for faces ('frame') or videos ('video'), fitted on
+    sources they never saw (contract.OperatingPoint, from weights/NAME.record.json); for
+    weights without one, the plain 0.5 threshold, with a warning naming them."""
+    from mesonet.contract import OperatingPoint
 
-
-def inconclusive_band(name) -> float:
-    """The half-width of the band around the threshold in which a weights name's scores
-    are called 'inconclusive', from weights/calibration.json (made by training/evaluate.py
-    --calibrate; how: weights/README.md); 0 for weights it does not list."""
-    import json
-
-    try:
-        table = json.loads(CALIBRATION.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0.0
-    return float(table.get(str(name), {}).get("band", 0.0))
+    record = record_of(name)
+    point = (record or {}).get("operating_points", {}).get(level)
+    if point:
+        return OperatingPoint.from_dict({**point, "level": level})
+    if not quiet:
+        logger.warning("Weights %s have no calibrated operating point for %ss: the plain %s "
+                       "threshold is used, and no verdict says how often it is wrong", name,
+                       level, DEFAULT_THRESHOLD)
+    return OperatingPoint.plain(level=level)
 
 
 def _download(url: str, dest: Path, sha256: str) -> Path:
@@ -241,6 +251,19 @@ def where(name) -> tuple[bool, str]:
         return (not missing, f"{path}; members not here yet: {', '.join(missing)}" if missing
                 else str(path))
     return Path(name).is_file(), name
+
+
+def origin(name) -> str:
+    """Where a weights name comes from, in words a stranger may read: never a local path."""
+    name = str(name)
+    if name in ORIGINAL_WEIGHTS:
+        return (f"the authors' {ORIGINAL_WEIGHTS[name][1]} (Apache-2.0), fetched once from "
+                f"{ORIGINAL_URL} and checked against its SHA-256")
+    if name in project_weights():
+        return "shipped with MesoNet"
+    if _combination_file(name) is not None:
+        return f"shipped with MesoNet: a combination of {', '.join(combination(name)['members'])}"
+    return "a weights file of this installation"
 
 
 def _original_file(key: str) -> Path:

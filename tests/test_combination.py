@@ -46,7 +46,8 @@ def test_a_combination_scores_the_lowest_p_real_of_its_members(combo_file, faces
         assert type(combo).__name__ == "Combination"
         np.testing.assert_allclose(combo.predict(faces)[:, 0], scores.min(axis=1), atol=1e-6)
         np.testing.assert_array_equal(combo.deciding_member(faces), scores.argmin(axis=1))
-        assert combo.weights == str(combo_file) and combo.model.name == "min(meso4, meso4)"
+        assert combo.weights == str(combo_file) and combo.model.name == \
+            f"the lower P(real) of {MEMBERS[0]} (meso4) and {MEMBERS[1]} (meso4)"
     record = zoo.resolve(str(combo_file))
     assert record.architecture == zoo.COMBINATION and record.origin == "file"
     assert zoo.trained_on(str(combo_file)) == \

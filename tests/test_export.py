@@ -145,3 +145,20 @@ def test_reading_weights_of_another_network_names_the_file(reference):
         architectures.read_weights("mesoinception4", path)
     with pytest.raises(ValueError, match="holds meso4 weights, not mesoinception4"):
         architectures.read_weights("mesoinception4", zoo.resolve("meso4-dfdc").path)
+
+
+def test_the_default_combination_exports_as_one_graph(reference, tmp_path):
+    """`mesonet export` of a combination: its members and the rule in one graph, scoring
+    as the library's combination does (so the default runs wherever ONNX runs)."""
+    import onnxruntime as ort
+
+    from mesonet import scorers, zoo
+
+    out = tmp_path / "default.onnx"
+    proc = run_script("-m", "mesonet", "export", "--weights", zoo.DEFAULT_WEIGHTS, "--output", out)
+    assert proc.returncode == 0, proc.stderr
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = _reference_batch(reference)
+    combo = scorers.load_scorer(zoo.DEFAULT_WEIGHTS)
+    np.testing.assert_allclose(session.run(None, {"face": x})[0], combo.predict(x), atol=1e-6)
+    assert np.abs(combo.member_scores(x)[0] - combo.member_scores(x)[1]).max() > 0.01

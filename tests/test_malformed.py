@@ -181,7 +181,7 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
             statuses[status] += 1
             assert status in OK_STATUS, (e.name, status, answer)
             if status != 200:
-                check_reason(e.name, answer["detail"])
+                check_reason(e.name, answer["error"]["message"])
             elif e.kind == "good":
                 assert f"{answer['mean_p_real']:.6f}".rstrip("0") == \
                     f"{float(good_scores[e.name]):.6f}".rstrip("0"), e.name

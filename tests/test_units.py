@@ -121,25 +121,15 @@ def test_inconclusive_band_and_the_spread_of_a_video():
                                              p_real=p) for i, p in enumerate([0.2, 0.4, 0.6, 0.8])])
     std, iqr = video.spread()
     assert std == pytest.approx(np.std([0.2, 0.4, 0.6, 0.8])) and iqr == pytest.approx(0.3)
-    assert video.verdict("mean", 0.5) == "fake"  # mean 0.5 is not above 0.5
-    assert video.verdict("mean", 0.5, band=0.1) == "inconclusive"
-    summary = video.summary("mean", 0.5, band=0.1)
+    from mesonet.contract import OperatingPoint
+
+    assert video.verdict("mean") == "fake"  # the plain rule: mean 0.5 is not above 0.5
+    assert video.verdict("mean", OperatingPoint.plain(0.5, 0.1)) == "inconclusive"
+    assert video.verdict("mean", OperatingPoint(0.45, 0.9)) == "inconclusive"
+    assert video.verdict("vote", OperatingPoint(0.5, 0.9)) == "fake"  # 2 of 4 above 0.5
+    summary = video.summary("mean", OperatingPoint.plain(0.5, 0.1))
     assert summary["prediction"] == "inconclusive" and summary["p_real_iqr"] == pytest.approx(0.3)
     assert VideoResult("empty.mp4").spread() == (None, None)
-
-
-def test_inconclusive_band_from_hand_made_validation_scores():
-    from mesonet.training.evaluate import inconclusive_band
-
-    rng = np.random.default_rng(0)
-    y = np.array([1] * 200 + [0] * 200)
-    # confident and right far from 0.5, a coin flip near it
-    p = np.concatenate([rng.uniform(0.8, 1.0, 100), rng.uniform(0.4, 0.6, 100),
-                        rng.uniform(0.0, 0.2, 100), rng.uniform(0.4, 0.6, 100)])
-    band = inconclusive_band(y, p, 0.5, target=0.95)
-    assert 0.05 < band["band"] <= 0.3 and band["accuracy_outside"] >= 0.95
-    assert band["coverage"] == pytest.approx(((np.abs(p - 0.5) >= band["band"])).mean())
-    assert inconclusive_band(y, np.full(400, 0.5), 0.5)["band"] == 0.5  # never sure: all of it
 
 
 def test_progress_in_a_log_is_lines_not_carriage_returns(caplog, monkeypatch):
@@ -179,9 +169,12 @@ def test_the_service_answers_carry_the_scripts_row_columns():
     # upload in `filename` instead
     assert set(FACE_COLUMNS) - {"source"} <= set(FaceResult.model_fields)
     assert set(VIDEO_COLUMNS) - {"path_bytes"} <= set(Analysis.model_fields)
-    model = {"name": "meso4-df", "trained_on": "x", "inconclusive_band": 0.0, "note": "",
+    model = {"name": "meso4-df", "trained_on": "x", "note": "",
              "here": True, "where": "meso4-df"}
+    from mesonet.contract import OperatingPoint
+
+    model = {**model, "operating_points": {}}
     answer = render(VideoResult("clip.mp4", error="unreadable"), "video", "meso4-df", "mean",
-                    0.5, model)
+                    OperatingPoint.plain(level="video"), model)
     parsed = Analysis(**{**answer, "filename": "clip.mp4"})
     assert parsed.prediction == "error" and parsed.n_faces == 0

@@ -172,10 +172,9 @@ class Scorer:
         self.s = settings
         self.classifier = scorers.load_scorer(settings["weights"], settings["model"],
                                           settings["runtime"])
-        from mesonet import zoo
-
-        self.band = settings["band"] if settings["band"] is not None else \
-            zoo.inconclusive_band(self.classifier.weights)
+        self.ops = {level: cli.operating_point_for(
+            self.classifier.weights, level, settings["threshold"], settings["band"],
+            settings["aggregate"]) for level in ("frame", "video")}
         self.finder = FaceFinder(settings["detector"])
 
     def __call__(self, batch: dict) -> dict:
@@ -185,8 +184,8 @@ class Scorer:
         for path, label, order in zip(batch["path"], batch["label"], batch["order"]):
             result = cli.analyze_safely(path, self.classifier, self.finder, self.s["frames"],
                                         self.s["all_faces"])
-            row = video_row(result, self.classifier.weights, self.s["aggregate"],
-                            self.s["threshold"], self.band)
+            op = self.ops["video" if result.kind == "video" else "frame"]
+            row = video_row(result, self.classifier.weights, self.s["aggregate"], op)
             rows.append(json.dumps({**row, "label": label, "order": int(order)}))
             faces.append(json.dumps(face_rows(result)))
         return {"row": rows, "faces": faces}

@@ -9,9 +9,10 @@ scored by the network, aggregated two ways, both always reported:
   mean_p_real  mean P(real) over faces (the paper's per-video score)
   vote_real    share of faces with P(real) > 0.5 (what the released code printed)
   p_real_std, p_real_iqr  how much the face scores spread (standard deviation, IQR)
-P(real): 0 = deepfake/Face2Face, 1 = real. `prediction` is `real` or `fake` by
---aggregate and --threshold, `inconclusive` when the score lies within the weights'
-inconclusive band around the threshold (--inconclusive), `no_face` when no face was
+P(real): 0 = deepfake/Face2Face, 1 = real. `prediction` is `fake`, `inconclusive` or
+`real` at the weights' operating point for videos (for a still: for faces), fitted on
+sources they never saw; the last lines say what each verdict has meant there.
+--threshold (and --inconclusive) set a fixed rule instead. `no_face` when no face was
 found, `error` when the file could not be read (`error` says why; a bad file never
 stops the batch). `kind` is `video` or `image`; `path_bytes` holds a file name's bytes in
 hex when it had to be escaped to be written (names that are not valid UTF-8). With --all-faces every person is
@@ -29,27 +30,28 @@ from pathlib import Path
 
 from mesonet import cli, extras
 from mesonet import scorers
-from mesonet.contract import P_REAL_MEANING
+from mesonet.contract import P_REAL_MEANING, OperatingPoint
 
 logger = logging.getLogger("deepfakes_videos")
 
-def plot_timeline(result, path, weights: str, threshold: float, band: float = 0.0) -> None:
-    """A PNG of P(real) over time, one line per tracked person, with the threshold and the
-    inconclusive band, for a person to look at."""
+def plot_timeline(result, path, weights: str, op: OperatingPoint) -> None:
+    """A PNG of P(real) over time, one line per tracked person, with the operating point's
+    thresholds and its inconclusive band between them, for a person to look at."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
-    if band:
-        ax.axhspan(threshold - band, threshold + band, color="#f0b400", alpha=0.18,
-                   label=f"inconclusive ({threshold - band:.2f}-{threshold + band:.2f})")
+    if op.real_above > op.fake_at_most:
+        ax.axhspan(op.fake_at_most, op.real_above, color="#f0b400", alpha=0.18,
+                   label=f"inconclusive ({op.fake_at_most:.2f}-{op.real_above:.2f})")
     for track in result.tracks():
         faces = [f for f in result.faces if f.track == track]
         ax.plot([f.time_s for f in faces], [f.p_real for f in faces], "o-", ms=3,
                 label=f"person {track}" if len(result.tracks()) > 1 else "P(real) per frame")
-    ax.axhline(threshold, color="grey", ls="--", lw=1, label=f"threshold {threshold}")
+    ax.axhline(op.fake_at_most, color="grey", ls="--", lw=1,
+               label=f"fake at or below {op.fake_at_most:.3f}")
     mean = result.score("mean")
     if mean is not None:
         ax.axhline(mean, color="tab:red", lw=1, label=f"mean {mean:.3f}")
@@ -58,7 +60,7 @@ def plot_timeline(result, path, weights: str, threshold: float, band: float = 0.
     ax.set_ylabel("P(real): 0 = forged, 1 = real", fontsize=11)
     ax.tick_params(labelsize=10)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{Path(result.source).name}: {result.verdict('mean', threshold, band)}"
+    ax.set_title(f"{Path(result.source).name}: {result.verdict('mean', op)}"
                  f" (weights {weights})", fontsize=11)
     ax.legend(fontsize=9, loc="lower left")
     fig.tight_layout()
@@ -89,7 +91,7 @@ def build_parser():
     return p
 
 
-def write_explanations(folder: Path, result, classifier, threshold: float) -> None:
+def write_explanations(folder: Path, result, classifier, op: OperatingPoint) -> None:
     """Per-face PNGs in folder/<video>/ and the video's contact sheet folder/<video>.png."""
     import numpy as np
 
@@ -99,12 +101,12 @@ def write_explanations(folder: Path, result, classifier, threshold: float) -> No
     maps = explain(classifier, crops)
     from mesonet.outputs import safe_name
 
-    name = safe_name(result.source)
+    name = safe_name(result.source, always_hash=True)  # unique per input, not per stem
     for face, crop, heat in zip(result.faces, crops, maps):
         save_face_png(folder / name / f"frame{face.frame:06d}_track{face.track}.png", crop,
-                      heat, face.p_real, threshold, title=f"{name} at {face.time_s:.2f} s: ")
+                      heat, face.p_real, op, title=f"{name} at {face.time_s:.2f} s: ")
     save_contact_sheet(folder / f"{name}.png", crops, maps, [f.p_real for f in result.faces],
-                       threshold, title=f"{name}: ")
+                       op, title=f"{name}: ")
 
 
 def read_done(path: Path) -> list[dict]:
@@ -162,7 +164,8 @@ def main(argv=None) -> int:
     for path in filter(None, (args.output, args.frames_output)):
         remove_stale(path)  # what a killed run was writing
     classifier = scorers.load_scorer(args.weights, args.model, args.runtime)
-    band = cli.band_of(args, classifier)
+    ops = {level: cli.operating_point_of(args, classifier.weights, level)
+           for level in ("frame", "video")}
     finder = FaceFinder(args.detector)
     rows = read_done(Path(args.output)) if args.resume else []
     done = {r["video"] for r in rows}
@@ -172,14 +175,16 @@ def main(argv=None) -> int:
         if args.resume and args.frames_output else []
     sources = [s for s in list_media(args.paths) if printable(s) not in done]
     meta = {"weights": classifier.weights, "model": classifier.model.name,
-            "aggregate": args.aggregate, "threshold": args.threshold,
-            "inconclusive_band": band, "frames": args.frames, "detector": args.detector,
+            "aggregate": args.aggregate,
+            "operating_points": {k: op.as_dict() for k, op in ops.items()},
+            "frames": args.frames, "detector": args.detector,
             "p_real_meaning": P_REAL_MEANING}
     for source in progress(sources, unit="file",
                            enabled=not args.no_progress and len(sources) > 1, desc="scoring"):
         result = cli.analyze_safely(source, classifier, finder, args.frames, args.all_faces,
                                     keep_crops=bool(args.explain))
-        row = video_row(result, classifier.weights, args.aggregate, args.threshold, band)
+        op = ops["video" if result.kind == "video" else "frame"]
+        row = video_row(result, classifier.weights, args.aggregate, op)
         rows.append(row)
         face_table += face_rows(result)
         # after every file, faces first: an interruption loses nothing already done
@@ -187,15 +192,18 @@ def main(argv=None) -> int:
             write_results(args.frames_output, face_table, FACE_COLUMNS, meta)
         if args.output:
             write_results(args.output, rows, VIDEO_COLUMNS, meta)
-        if args.timeline and result.faces:
-            plot_timeline(result, Path(args.timeline) / f"{safe_name(source)}.png",
-                          classifier.weights, args.threshold, band)
+        if args.timeline and result.faces and result.kind == "video":  # a still has no time
+            plot_timeline(result, Path(args.timeline) / f"{safe_name(source, always_hash=True)}.png",
+                          classifier.weights, op)
         if args.explain and result.faces:
-            write_explanations(Path(args.explain), result, classifier, args.threshold)
+            write_explanations(Path(args.explain), result, classifier, ops["frame"])
         print(result_line(row), flush=True)
-    print(f"Weights: {classifier.weights} ({classifier.model.name}). {P_REAL_MEANING}. "
-          f"Prediction by {args.aggregate} > {args.threshold}"
-          + (f", inconclusive within {band:.3f} of it." if band else "."))
+    kinds = {r.get("kind") for r in rows}
+    print(f"Weights: {classifier.weights} ({classifier.model.name}). {P_REAL_MEANING}; "
+          f"a file's score: its faces' {args.aggregate} P(real).")
+    for level, op in ops.items():
+        if ("video" in kinds) == (level == "video") or (level == "frame" and "image" in kinds):
+            print(cli.describe_point(op) + ".")
     print(counts_line(rows))
     if args.output:
         print(f"Results written to {args.output}")

@@ -201,8 +201,8 @@ class Augmentation:
     the nearest edge pixel; brightness 0.8-1.2 and a shift of up to 30 per channel.
 
     With `degrade` > 0 (df_CNN.py --degrade; not the paper's), that share of the faces then
-    gets one of: JPEG at quality 40-100, scaling down to 0.5-1 and back up, or a Gaussian
-    blur of sigma 0.3-1.5, drawn alike for real and forged faces, so that how a source was
+    gets one of: JPEG at quality 40-100, scaling down to 0.5-1 and back up, a Gaussian
+    blur of sigma 0.3-1.5 or sharpening, drawn alike for real and forged faces, so that how a source was
     compressed or scaled is not a cue (DeepfakeBench trains every detector with such)."""
     zoom: float = 0.2
     rotation_deg: float = 15.0
@@ -248,11 +248,17 @@ class Augmentation:
 
 
 def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One quality degradation of a uint8 RGB face, drawn from rng: JPEG at quality
-    40-100, down-and-up scaling by 0.5-1, or a Gaussian blur of sigma 0.3-1.5."""
+    """One change of quality of a uint8 RGB face, drawn from rng: JPEG at quality 40-100,
+    down-and-up scaling by 0.5-1, a Gaussian blur of sigma 0.3-1.5, or sharpening (an
+    unsharp mask of sigma 1, amount 0.3-1.5): how sharp or processed a photo reached us
+    must not tell real from forged (issue 31: the GAN specialist read sharpness)."""
     import cv2
 
-    kind = int(rng.integers(3))
+    kind = int(rng.integers(4))
+    if kind == 3:
+        amount = rng.uniform(0.3, 1.5)
+        blurred = cv2.GaussianBlur(face, (0, 0), 1.0)
+        return cv2.addWeighted(face, 1 + amount, blurred, -amount, 0)
     if kind == 0:
         quality = int(rng.integers(40, 101))
         ok, buf = cv2.imencode(".jpg", face[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -55,29 +55,6 @@ def metrics(labels, p_real, threshold: float = DEFAULT_THRESHOLD) -> dict:
     return out
 
 
-CALIBRATION_TARGET = 0.75  # accuracy the faces outside the band must reach
-
-
-def inconclusive_band(labels, p_real, threshold: float = DEFAULT_THRESHOLD,
-                      target: float = CALIBRATION_TARGET) -> dict:
-    """The narrowest band around the threshold outside which at least `target` of the
-    faces are called right: {'band', 'coverage' (share of faces outside it),
-    'accuracy_outside', 'accuracy_all'}. A detector that never reaches the target gets
-    the widest band (0.5: every face inconclusive)."""
-    y = np.asarray(labels, int)
-    p = np.asarray(p_real, float)
-    right = (p > threshold).astype(int) == y
-    distance = np.abs(p - threshold)
-    out = {"band": 0.5, "coverage": 0.0, "accuracy_outside": None, "target": target,
-           "accuracy_all": float(right.mean()) if len(y) else None, "n": int(len(y))}
-    for band in np.round(np.arange(0.0, 0.5, 0.005), 3):
-        outside = distance >= band
-        if outside.sum() >= max(10, 0.02 * len(y)) and right[outside].mean() >= target:
-            return {**out, "band": float(band), "coverage": float(outside.mean()),
-                    "accuracy_outside": float(right[outside].mean())}
-    return out
-
-
 def plot_roc(curves: dict, path, title: str) -> None:
     import matplotlib
 
@@ -284,13 +261,25 @@ def main(argv=None) -> int:
                                     "only), for your own curves or combinations")
     p.add_argument("--table", action="store_true",
                    help="print a Markdown table comparing the weights (frame level)")
-    p.add_argument("--calibrate", action="store_true",
-                   help="write each weights' inconclusive band (the narrowest band around "
-                        f"--threshold outside which {CALIBRATION_TARGET:.0%}% of these faces "
-                        "are called right) into weights/calibration.json")
+    p.add_argument("--told", action="store_true",
+                   help="what users are told: on a prepared corpus (DATA with corpus.csv), "
+                        "per source group, frames and videos, the shares called fake / "
+                        "inconclusive / real at operating points fitted on the groups each "
+                        "weights never saw (each group left out of its own fit), detection "
+                        "at fixed false-alarm rates and the calibration error")
+    p.add_argument("--target", type=float, default=0.05,
+                   help="with --told: the largest share of real faces (and of forged faces) "
+                        "a verdict may wrongly be given to, on every calibration group "
+                        "(default: %(default)s)")
+    p.add_argument("--write-operating-points", action="store_true",
+                   help="with --told: store the fitted points in weights/NAME.record.json")
+    p.add_argument("--reliability", metavar="DIR",
+                   help="with --told: a reliability diagram PNG per weights in DIR")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     cli.setup_logging()
+    if args.told:
+        return told_main(args)
     try:
         if args.videos and args.scores:
             raise ValueError("--scores lists crops; for videos use --output (per-video means)")
@@ -340,8 +329,6 @@ def main(argv=None) -> int:
                       ["crop", "group", "family", "label"] + [f"p_real {w}" for w in args.weights],
                       {"data": str(folder), "weights": [str(w) for w in args.weights],
                        "p_real_meaning": P_REAL_MEANING})
-    if args.calibrate:
-        calibrate(reports, curves, folder, args.threshold)
     result = reports[args.weights[0]] if len(reports) == 1 else reports
     text = json.dumps(result, indent=1, default=float) + "\n"
     if args.output:
@@ -361,6 +348,40 @@ def main(argv=None) -> int:
     return 0
 
 
+def told_main(args) -> int:
+    """evaluate --told: the tables of what users are told (and, asked, the points stored)."""
+    from mesonet.training import trust
+
+    folder = Path(args.data)
+    if not (folder / "corpus.csv").is_file():
+        raise ValueError(f"--told needs a prepared corpus: {folder / 'corpus.csv'} does not "
+                         f"exist (training/prepare_corpus.py makes it)")
+    check_output_path(args.output)
+    reports = trust.run(folder, args.weights, args.target, progress=not args.no_progress,
+                        reliability_dir=Path(args.reliability) if args.reliability else None)
+    for name, report in reports.items():
+        for level in ("frame", "video"):
+            print(trust.told_table(name, report[level]) + "\n")
+            table = trust.detection_table(name, report[level])
+            if table:
+                print(table + "\n")
+        shift = report["blur_shift"]
+        if shift.get("difference") is not None:
+            print(f"`{name}`, the shortcut check (unseen sources): a Gaussian blur of sigma "
+                  f"{shift['sigma']:g} px moves the median P(real) of {shift['real']['n']} real "
+                  f"faces by {shift['real']['median_shift']:+.3f} and of {shift['fake']['n']} "
+                  f"forged faces by {shift['fake']['median_shift']:+.3f} (difference "
+                  f"{shift['difference']:+.3f})\n")
+        if "stacking" in report:
+            print(trust.stacking_table(report["stacking"]) + "\n")
+    if args.output:
+        atomic_write_text(args.output, json.dumps(reports, indent=1, default=float) + "\n")
+    if args.write_operating_points:
+        for path in trust.write_operating_points(reports):
+            logger.info("operating points written to %s", path)
+    return 0
+
+
 def markdown_table(reports: dict) -> str:
     """Frame-level metrics of several weights on the same data, as a Markdown table."""
     rows = ["| weights | faces | accuracy | acc. real | acc. fake | AUC | EER | AP (fake) |",
@@ -372,25 +393,6 @@ def markdown_table(reports: dict) -> str:
                     f" | {fmt(m['accuracy_fake'])} | {fmt(m.get('auc'))} | {fmt(m.get('eer'))}"
                     f" | {fmt(m.get('average_precision_fake'))} |")
     return "\n".join(rows)
-
-
-def calibrate(reports: dict, curves: dict, folder: Path, threshold: float) -> None:
-    """Merge each weights' band (from its frame scores) into weights/calibration.json."""
-    from mesonet import zoo
-
-    try:
-        table = json.loads(zoo.CALIBRATION.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        table = {}
-    for weights in reports:
-        prefix = f"{weights}: " if len(reports) > 1 else ""
-        y, p = curves.get(prefix + "faces") or curves[prefix + "frames"]  # crops or videos
-        band = inconclusive_band(y, p, threshold)
-        table[str(weights)] = {**band, "threshold": threshold, "data": str(folder)}
-        print(f"{weights}: inconclusive band +-{band['band']:.3f} around {threshold} "
-              f"({band['coverage']:.0%} of the faces outside it, called right "
-              f"{band['accuracy_outside'] or 0:.0%})", file=sys.stderr)
-    atomic_write_text(zoo.CALIBRATION, json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 
 def _fmt(x) -> str:
