@@ -152,8 +152,8 @@ def run(main, argv=None) -> int:
     error (exit 2), with the message that names the file or argument."""
     try:
         return main(argv)
-    except (ValueError, OSError) as e:
-        logging.getLogger(getattr(main, "__module__", "cli")).error("%s", e)
+    except (ValueError, OSError) as e:  # named by the command the user typed
+        logging.getLogger(os.path.basename(sys.argv[0]) or "mesonet").error("%s", e)
         return 2
 
 

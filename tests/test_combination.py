@@ -145,11 +145,19 @@ def test_every_shipped_combination_resolves_and_has_its_card():
         assert (path.parent / f"{name}.md").is_file()
 
 
-def test_a_project_model_card_says_what_its_weights_were_trained_on():
+def test_what_weights_were_trained_on_comes_from_their_record():
+    """weights/NAME.record.json, not the card's prose, says what each shipped weights was
+    trained on, in words and as source groups, with the file's hash."""
+    import json
+
     from mesonet import zoo
 
-    assert zoo.trained_on("meso4-gan") == (
-        "GAN whole faces only (StyleGAN, StyleGAN3) against real photos; a specialist, not "
-        "for face swaps or videos (model card: weights/meso4-gan.md)")
-    # a card without that line: the corpus in general
-    assert zoo.trained_on("meso4-corpus").startswith("this project's corpus of face swaps")
+    for name in ("meso4-gan", "meso4-corpus", "meso4-dfdc-or-gan", "meso4-df"):
+        record = json.loads((zoo.PROJECT_WEIGHTS_DIR / f"{name}.record.json").read_text())
+        assert zoo.trained_on(name).startswith(record["trained_on"])
+        assert record["sha256"] == zoo.resolve(name).sha256
+    assert "GAN whole faces" in zoo.trained_on("meso4-gan")
+    assert "model card: weights/meso4-gan.md" in zoo.trained_on("meso4-gan")
+    gan = zoo.record_of("meso4-gan")["training_groups"]
+    assert "stylegan_140k_zoya" in gan and "facecrops_dfdc_deepfakefaces" not in gan
+    assert zoo.trained_on("/some/file.weights.h5") == "unknown (a weights file given by path)"

@@ -65,6 +65,12 @@ def test_the_base_install_scores_like_the_checkout_without_tensorflow(tmp_path):
                            capture_output=True, text=True, timeout=300, env=env)
     assert serve.returncode == 2 and "pip install 'mesonet[web]'" in serve.stderr
     assert not (tmp_path / "maps").exists()
+    # scoring that needs Keras says so, and how to get it or the ONNX path
+    keras = subprocess.run([str(venv / "bin" / "mesonet"), "images", str(images), "--runtime",
+                            "keras"], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                           env=env)
+    assert keras.returncode == 2 and "needs Keras and TensorFlow" in keras.stderr
+    assert "pip install 'mesonet[train]'" in keras.stderr and "--runtime onnx" in keras.stderr
     # Ray is an extra too: the corpus command says so before it creates any output
     corpus = subprocess.run([str(venv / "bin" / "mesonet"), "corpus", str(images), "--output",
                              str(tmp_path / "scores")], cwd=tmp_path, capture_output=True,

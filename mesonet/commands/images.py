@@ -263,7 +263,7 @@ def main(argv=None) -> int:
                 "operating_point": op.as_dict(),
                 "p_real_meaning": P_REAL_MEANING, "summary": summary}
         write_results(args.output, rows, COLUMNS, meta)
-        logger.info("Wrote %d rows to %s", len(rows), args.output)
+        print(f"Per-image results ({len(rows)} rows) written to {printable(args.output)}")
     else:
         for row in rows:
             if row.get("p_real") is not None:

@@ -44,7 +44,8 @@ def main(argv=None) -> int:
         return 0
     for name in zoo.available_weights():
         here, text = zoo.where(name)
-        print(f"{name:<20} {'here' if here else 'not here':<9} {zoo.trained_on(name)}\n"
+        mark = "  (the default)" if name == zoo.DEFAULT_WEIGHTS else ""
+        print(f"{name:<20} {'here' if here else 'not here':<9} {zoo.trained_on(name)}{mark}\n"
               f"{'':<30} {text}")
     return 0
 

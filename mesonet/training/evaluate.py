@@ -273,10 +273,18 @@ def main(argv=None) -> int:
                         "(default: %(default)s)")
     p.add_argument("--write-operating-points", action="store_true",
                    help="with --told: store the fitted points in weights/NAME.record.json")
+    p.add_argument("--same-groups-as", nargs="+", default=[], metavar="WEIGHTS",
+                   help="with --told: count as unseen only the groups these weights never "
+                        "saw either, to compare weights on the same groups (in-source "
+                        "groups are then those any of them saw)")
+    p.add_argument("--cards", action="store_true",
+                   help="with --told: put each shipped weights' tables into its model card "
+                        "(weights/NAME.md), with this command")
     p.add_argument("--reliability", metavar="DIR",
                    help="with --told: a reliability diagram PNG per weights in DIR")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the cards
     cli.setup_logging()
     if args.told:
         return told_main(args)
@@ -358,7 +366,8 @@ def told_main(args) -> int:
                          f"exist (training/prepare_corpus.py makes it)")
     check_output_path(args.output)
     reports = trust.run(folder, args.weights, args.target, progress=not args.no_progress,
-                        reliability_dir=Path(args.reliability) if args.reliability else None)
+                        reliability_dir=Path(args.reliability) if args.reliability else None,
+                        also_unseen_by=args.same_groups_as)
     for name, report in reports.items():
         for level in ("frame", "video"):
             print(trust.told_table(name, report[level]) + "\n")
@@ -379,6 +388,15 @@ def told_main(args) -> int:
     if args.write_operating_points:
         for path in trust.write_operating_points(reports):
             logger.info("operating points written to %s", path)
+    if args.cards:
+        from mesonet import zoo
+
+        command = "mesonet evaluate " + " ".join(args.argv)
+        for name, report in reports.items():
+            card = zoo.PROJECT_WEIGHTS_DIR / f"{name}.md"
+            if card.is_file():
+                trust.update_card(card, trust.card_section(name, report, command))
+                logger.info("tables written into %s", card)
     return 0
 
 

@@ -242,9 +242,11 @@ def _f(x) -> str:
 
 def run(folder: Path, names: list[str], target: float = cal.TARGET,
         min_group: int = cal.MIN_GROUP, min_group_videos: int = cal.MIN_GROUP_VIDEOS,
-        progress: bool = True,
-        reliability_dir: Path | None = None) -> dict:
-    """The told report of each weights on a prepared corpus: {name: {frame, video}}."""
+        progress: bool = True, reliability_dir: Path | None = None,
+        also_unseen_by: list[str] = ()) -> dict:
+    """The told report of each weights on a prepared corpus: {name: {frame, video}}.
+    With `also_unseen_by` (weights names), only groups that those weights never saw
+    either count as unseen: every weights is then compared on the same groups."""
     from mesonet import scorers, zoo
 
     rows = corpus_rows(folder)
@@ -256,6 +258,11 @@ def run(folder: Path, names: list[str], target: float = cal.TARGET,
             raise ValueError(f"Weights {name} have no record (weights/{name}.record.json) "
                              f"saying which source groups they were trained on")
         seen = set(record.get("training_groups", []))
+        for other in also_unseen_by:
+            other_record = zoo.record_of(other)
+            if other_record is None:
+                raise ValueError(f"Weights {other} have no record to compare groups with")
+            seen |= set(other_record.get("training_groups", []))
         unseen = all_groups - seen
         scorer = scorers.load_scorer(name)
         sha = zoo.resolve(name).sha256[:12]
@@ -396,3 +403,47 @@ def stacking_table(report: dict) -> str:
                                                                     report["members"]))
                  + f" + {w['bias']:.3f})")
     return "\n".join(lines)
+
+
+CARD_START, CARD_END = "<!-- what-users-are-told:start -->", "<!-- what-users-are-told:end -->"
+
+
+def card_section(name: str, report: dict, command: str) -> str:
+    """The model card's section of what users are told, made by `command`."""
+    parts = [CARD_START, "## What users are told (sources these weights never saw)", "",
+             "Made by, on the corpus prepared from `../shared/train`, `train_extra` and "
+             "`train_more` (README, \"Training and evaluation\"):", "", "```bash", command,
+             "```", "",
+             "Each unseen source group is judged at an operating point fitted on the other "
+             "unseen groups only (leave one source out); groups the weights were trained on "
+             "are shown on their validation split, marked in-source, and never used to fit. "
+             "Figures are for ONNX Runtime in float32.", ""]
+    for level in ("frame", "video"):
+        parts += [told_table(name, report[level]), ""]
+        table = detection_table(name, report[level])
+        if table:
+            parts += [table, ""]
+    shift = report.get("blur_shift", {})
+    if shift.get("difference") is not None:
+        parts += [f"The shortcut check: a Gaussian blur of sigma {shift['sigma']:g} px moves the "
+                  f"median P(real) of {shift['real']['n']} real faces of unseen sources by "
+                  f"{shift['real']['median_shift']:+.3f} and of {shift['fake']['n']} forged ones by "
+                  f"{shift['fake']['median_shift']:+.3f} (difference {shift['difference']:+.3f}; "
+                  f"near 0: blur is no cue).", ""]
+    if "stacking" in report:
+        parts += [stacking_table(report["stacking"]), ""]
+    parts.append(CARD_END)
+    return "\n".join(parts)
+
+
+def update_card(path: Path, section: str) -> None:
+    """Put the section into a model card, replacing an earlier one."""
+    from mesonet.outputs import atomic_write_text
+
+    text = path.read_text(encoding="utf-8")
+    if CARD_START in text and CARD_END in text:
+        head, rest = text.split(CARD_START, 1)
+        text = head + section + rest.split(CARD_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    atomic_write_text(path, text)
