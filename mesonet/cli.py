@@ -109,7 +109,7 @@ def describe_point(op) -> str:
     what = "videos" if op.level == "video" else "faces"
     real = (f"real above {op.real_above:.3f}" if op.real_above < 1.0 else
             "never real (no threshold kept the forged ones of every unseen source at "
-            f"{op.target or 0.05:.0%} or below)")
+            f"{op.target or 0.05:.1%} or below)")
     head = (f"Verdicts ({what}): fake at P(real) <= {op.fake_at_most:.3f}, {real}"
             + (", inconclusive between" if op.fake_at_most < op.real_above < 1.0 else
                ", inconclusive above" if op.real_above >= 1.0 else ""))

@@ -110,7 +110,7 @@ class OperatingPoint:
             return (f"{verdict}: P(real) {'at or below' if verdict == 'fake' else 'above'} "
                     f"{self.fake_at_most if verdict == 'fake' else self.real_above:.3f}, a "
                     f"fixed threshold; how often it is wrong was not measured")
-        told = [f"{share:.0%} of {kind} {what}" for share, kind in ((real, "real"),
+        told = [f"{share:.1%} of {kind} {what}" for share, kind in ((real, "real"),
                                                                     (fake, "forged"))
                 if share is not None]
         return (f"{verdict}: on {what} from sources these weights never saw, "

@@ -65,8 +65,8 @@ def test_verdicts_and_what_they_mean():
     op = OperatingPoint(0.1, 0.8, 0.05, "test", "frame", 0.03, 0.41, 0.2, 0.05)
     assert [op.verdict(p) for p in (0.1, 0.1001, 0.8, 0.81)] == \
         ["fake", "inconclusive", "inconclusive", "real"]
-    assert op.meaning("fake") == ("fake: on faces from sources these weights never saw, 3% of "
-                                  "real faces and 41% of forged faces get this verdict")
+    assert op.meaning("fake") == ("fake: on faces from sources these weights never saw, 3.0% of "
+                                  "real faces and 41.0% of forged faces get this verdict")
     plain = OperatingPoint.plain(0.5, 0.1, level="video")
     assert (plain.fake_at_most, plain.real_above) == (0.4, 0.6)
     assert "not measured" in plain.meaning("fake") and not plain.calibrated
