@@ -97,7 +97,14 @@ class FaceFinder:
         if detector not in DETECTORS:
             raise ValueError(f"Unknown detector {detector!r}; known detectors: "
                              f"{', '.join(DETECTORS)}")
-        import face_recognition  # loads dlib and the HOG detector (cheap); CNN on first use
+        try:
+            import face_recognition  # loads dlib and the HOG detector (cheap); CNN on first use
+        except ModuleNotFoundError as e:
+            raise ValueError(
+                f"Finding faces needs face_recognition ({e}): `pip install --no-deps "
+                f"face_recognition==1.3.0` (without --no-deps it would build dlib from source; "
+                f"the prebuilt dlib-bin comes with mesonet). In a checkout, `bash setup.sh` "
+                f"does it. Ready face crops score without it: --crops") from None
 
         self._fr = face_recognition
         self.detector = detector

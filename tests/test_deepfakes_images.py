@@ -69,7 +69,7 @@ def test_readme_shows_what_the_first_command_prints():
     from conftest import ROOT
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("The first command prints, per image and per video:")[1]
+    block = readme.split("The first command prints:")[1]
     shown = block.split("```")[1].strip("\n").splitlines()
     images = run_script("deepfakes_images.py", "--no-progress")
     videos = run_script("deepfakes_videos.py", "data/sample_video.mp4", "--no-progress")

@@ -28,6 +28,11 @@ def test_the_base_install_scores_like_the_checkout_without_tensorflow(tmp_path):
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", str(ROOT)],
                              capture_output=True, text=True, timeout=1200, env=env)
     assert install.returncode == 0, install.stderr[-3000:]
+    # the face finder's wrapper, as the README says (its dlib pin would start a source build)
+    face_recognition = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
+                                       "face_recognition==1.3.0"], capture_output=True,
+                                      text=True, timeout=600, env=env)
+    assert face_recognition.returncode == 0, face_recognition.stderr[-3000:]
     # nothing generic at the top of site-packages: the package and its dist-info only
     site = next((venv / "lib").glob("python3.*/site-packages"))
     ours = {p.name for p in site.iterdir() if p.name.startswith("mesonet")}

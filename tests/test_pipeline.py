@@ -209,7 +209,9 @@ def test_deepfakes_videos_batch_goes_on_and_writes_everything(bad_media, fixture
         assert name in proc.stderr
     per_face = json.loads(faces.read_text())
     assert len(per_face["results"]) == 8 and "0 = deepfake" in per_face["p_real_meaning"]
-    assert (plots / "good.png").stat().st_size > 5000
+    drawn = list(plots.glob("good_*.png"))  # named per input: the stem and a hash of the path
+    assert len(drawn) == 1 and drawn[0].stat().st_size > 5000
+    assert not list(plots.glob("skimage_coffee*"))  # a still image has no timeline
     # resume: the videos already in the output are kept and skipped
     again = run_script("deepfakes_videos.py", bad_media, "--weights", "meso4-df", "--frames",
                        "8", "--output", out, "--resume")
