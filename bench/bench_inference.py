@@ -78,7 +78,6 @@ def main(argv=None) -> int:
     import numpy as np
 
     from mesonet import classifiers
-    from mesonet import cli
     from mesonet import scorers
     from mesonet import zoo
 

@@ -46,7 +46,6 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     import numpy as np
 
-    from mesonet import cli
 
     from mesonet import scorers
     from mesonet import pipeline

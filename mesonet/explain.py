@@ -180,6 +180,18 @@ def _rule(op: OperatingPoint) -> str:
             if op.real_above > op.fake_at_most else f"threshold {op.fake_at_most:.3f}")
 
 
+def _save(fig, path) -> None:
+    """Lay out, write atomically as PNG, and free a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from mesonet.outputs import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
 def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
                   op: OperatingPoint | None = None, title: str = "") -> None:
     """A PNG for a person: the crop, the map laid over it, and P(real) in the title."""
@@ -188,7 +200,6 @@ def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mesonet.outputs import atomic_path
 
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.6), dpi=100)
     axes[0].imshow(crop)
@@ -200,10 +211,7 @@ def save_face_png(path, crop: np.ndarray, heat: np.ndarray, p_real: float,
     op = op or OperatingPoint.plain()
     fig.suptitle(f"{title}P(real) {p_real:.3f}: {_verdict_words(p_real, op)} "
                  f"(0 = forged, 1 = real; {_rule(op)})", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def save_contact_sheet(path, crops, heats, p_real, op: OperatingPoint | None = None,
@@ -215,7 +223,6 @@ def save_contact_sheet(path, crops, heats, p_real, op: OperatingPoint | None = N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mesonet.outputs import atomic_path
 
     order = np.argsort(np.asarray(p_real))
     rows = [("most forged-looking", order[:k]), ("most real-looking", order[::-1][:k])]
@@ -233,7 +240,4 @@ def save_contact_sheet(path, crops, heats, p_real, op: OperatingPoint | None = N
                         va="center", ha="right", fontsize=9)
     fig.suptitle(f"{title}P(real) per face (0 = forged, 1 = real; "
                  f"{_rule(op or OperatingPoint.plain())}); hot = looks forged", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)

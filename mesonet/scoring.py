@@ -24,7 +24,6 @@ import numpy as np
 
 from mesonet.architectures import BN_EPSILON, LAYERS
 from mesonet.contract import FACE_SIZE, RUNTIMES
-from mesonet.outputs import atomic_path
 
 logger = logging.getLogger(__name__)
 

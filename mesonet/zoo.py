@@ -19,7 +19,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path

@@ -33,7 +33,6 @@ def faces(reference, face):
 
 def test_a_combination_scores_the_lowest_p_real_of_its_members(combo_file, faces):
     from mesonet import classifiers
-    from mesonet import cli
     from mesonet import scorers
     from mesonet import zoo
 

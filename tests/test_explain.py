@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
 
 
 
@@ -77,7 +75,6 @@ def test_maps_have_the_crop_shape_differ_between_faces_and_fall_back_from_onnx(f
     other = np.asarray(__import__("mesonet.media", fromlist=["media"]).load_face_crop(
         reference / "test_images/df/df00204.jpg"))
     x = np.stack([crop, other])
-    from mesonet import cli
     from mesonet import scorers
 
     scorers.load_scorer("meso4-df", runtime="onnx")  # exports the graph into the cache

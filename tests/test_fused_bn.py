@@ -4,12 +4,10 @@ training step."""
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
 
 
 keras = pytest.importorskip("keras")

@@ -15,7 +15,6 @@ import os
 import re
 import resource
 import shutil
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -90,15 +89,14 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
     listed = media_files(entries)
     images = [e for e in listed if Path(e.name).suffix.lower() in IMAGE_SUFFIXES]
     report = {"files": len(entries), "listed": len(listed)}
-    with ThreadPoolExecutor(2) as pool:
-        videos = pool.submit(_check_videos, folder, entries, listed, work)
-        others = [pool.submit(_check_images, folder, images, work),
+    good_scores = _score_good_files_alone(folder, entries, work)
+    with ThreadPoolExecutor(2) as pool:  # the longest first
+        checks = [pool.submit(_check_videos, folder, listed, work, good_scores),
+                  pool.submit(_check_api, folder, listed, work, api_sample, good_scores),
                   pool.submit(_check_extract, folder, listed, work),
+                  pool.submit(_check_images, folder, images, work),
                   pool.submit(_check_evaluate, folder, images, work)]
-        good_scores, part = videos.result()
-        report.update(part)
-        api = pool.submit(_check_api, folder, listed, work, api_sample, good_scores)
-        for future in others + [api]:
+        for future in checks:
             report.update(future.result())
     report["peak_rss_mb"] = round(peak_rss_mb())
     assert report["peak_rss_mb"] < MAX_PEAK_RSS_MB
@@ -106,11 +104,9 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
     return report
 
 
-def _check_videos(folder, entries, listed, work):
-    from mesonet.outputs import printable
-
-    report = {}
-    # the good files, scored alone in a clean folder: the corpus run must score them the same
+def _score_good_files_alone(folder, entries, work) -> dict:
+    """The good files, scored alone in a clean folder: the corpus run must score them the
+    same."""
     clean = work / "clean"
     clean.mkdir()
     for e in entries:
@@ -121,7 +117,13 @@ def _check_videos(folder, entries, listed, work):
     assert alone.returncode == 0, alone.stderr
     good_scores = {Path(r["video"]).name: r["mean_p_real"] for r in read_rows(work / "clean.csv")}
     assert all(good_scores.values()), good_scores  # every good file has a face
+    return good_scores
 
+
+def _check_videos(folder, listed, work, good_scores):
+    from mesonet.outputs import printable
+
+    report = {}
     # videos (every media file), with per-file times from the debug log
     videos = run_script("deepfakes_videos.py", folder, "--frames", "4", "--output",
                         work / "videos.csv", "--no-progress", "-v", timeout=1800)
@@ -148,7 +150,7 @@ def _check_videos(folder, entries, listed, work):
     report["errors_by_reason"] = dict(Counter(r["error"] for r in rows if r["error"])
                                       .most_common())
 
-    return good_scores, report
+    return report
 
 
 def _check_images(folder, images, work):

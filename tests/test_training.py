@@ -160,11 +160,9 @@ def test_two_virtual_devices_train_as_one(tiny_dataset, tmp_path):
     devices drift apart by ~1 % in loss within two epochs: measured, and why the
     comparison uses SGD.) Then df_CNN.py --devices 2 trains end to end on both devices."""
     import subprocess
-    import sys
 
     import numpy as np
 
-    from conftest import ROOT
 
     env = {**os.environ, "KERAS_BACKEND": "jax",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
 
 
 

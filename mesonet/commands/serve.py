@@ -1,21 +1,5 @@
-"""A web page and HTTP API to check an image or a video with MesoNet.
-
-    mesonet serve                         # http://127.0.0.1:8000/
-    mesonet serve --host 0.0.0.0 --port 8080 --max-upload-mb 100 --workers 2
-
-API: POST /api/v1/analyze (multipart field `file`; optional `weights`, `frames`,
-`aggregate`, `threshold`, `inconclusive`, `explain`), GET /api/v1/health,
-GET /api/v1/weights; OpenAPI docs at /docs, served from this service (no CDN: they work
-offline). P(real): 0 = deepfake/Face2Face, 1 = real; every numeric field is a number,
-and the legend is in `p_real_meaning`.
-With explain=true every face also gets its Grad-CAM map (hot = looks forged) as PNG data;
-explanations run inside the same analysis slot, so they count against the same queue.
-
-The model and the face detector load once, at start-up. Analyses run off the event
-loop on --workers threads; at most --queue requests wait, and one more is answered
-503 with Retry-After. Uploads go to temporary files that are always deleted; nothing
-is stored after the response; no name from the client ever reaches the file system.
-"""
+"""`mesonet serve`: the web page and HTTP API (mesonet.service; `mesonet serve --help`
+prints what they answer)."""
 
 from __future__ import annotations
 
@@ -27,7 +11,7 @@ logger = logging.getLogger("mesonet serve")
 
 
 def main(argv=None) -> int:
-    p = cli.parser(__doc__)
+    p = cli.parser(service.__doc__)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     cli.add_weights_options(p, model=False)

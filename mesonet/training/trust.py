@@ -181,7 +181,7 @@ def report_level(rows, p, unseen: set, seen: set, level: str, target: float,
             "caught_at_point": float((scores <= point.fake_at_most).mean()),
             "auc": _auc(y, pp)}
     y_all = np.r_[np.ones(len(all_real)), np.zeros(sum(len(s) for s in fake.values()))]
-    p_all = np.r_[all_real, *fake.values()] if fake else all_real
+    p_all = np.concatenate([all_real, *fake.values()]) if fake else all_real
     ece, table = cal.expected_calibration_error(y_all, p_all)
     out["ece"], out["reliability"] = ece, table
     return out
