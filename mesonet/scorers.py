@@ -59,7 +59,7 @@ def load_scorer(weights, model: str | None = None, runtime: str = "auto",
     keras_here = importlib.util.find_spec("keras") is not None
     wanted = scoring.resolve_runtime(runtime)
     if record.architecture in LAYERS and precision == "float32" and (
-            wanted == "onnx" or not keras_here):
+            wanted == "onnx" or (runtime == "auto" and not keras_here)):
         if not scoring.onnx_available():
             raise ValueError(NO_KERAS.format(what=f"Scoring {record.name}"))
         return onnx_classifier(record)
