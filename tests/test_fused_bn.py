@@ -84,7 +84,8 @@ def test_fused_layer_matches_float64_outputs_gradients_and_moving_statistics(bat
     np.testing.assert_array_equal(fused(maps[:2], training=False), plain(maps[:2], training=False))
 
 
-@pytest.mark.parametrize("model_name", ["meso4", "mesoinception4"])
+@pytest.mark.parametrize("model_name", ["meso4", pytest.param("mesoinception4",
+                                                               marks=pytest.mark.slow)])
 def test_fused_training_step_matches_keras_and_keeps_plain_layers(batch, model_name, tmp_path):
     """df_CNN's training model with fused batch normalization against the same network
     with Keras's layers, same weights, dropout off: the loss in training mode (batch

@@ -24,7 +24,7 @@ from conftest import ROOT, post, run_script, serve
 from malformed import IMAGE_SUFFIXES, make_corpus, media_files
 
 
-SAMPLE = 80  # files in the quick run: every class, the good files and odd names whole
+SAMPLE = 60  # files in the quick run: every class, the good files and odd names whole
 MAX_SECONDS_PER_FILE = 20.0
 MAX_PEAK_RSS_MB = 4000  # TensorFlow, the detector and one decoded frame, with room
 NOISE = ("libpostproc", "libavutil", "ffmpeg version", "configuration:", "built with", "===")
@@ -266,6 +266,7 @@ def test_bad_input_never_stops_a_batch_over_a_thousand_files(tmp_path_factory, f
     show(check_every_entry_point(folder, entries, tmp_path, api_sample=None), "full")
 
 
+@pytest.mark.slow
 def test_the_corpus_is_the_same_every_time(tmp_path, fixtures):
     a = make_corpus(tmp_path / "a", fixtures, 60)
     b = make_corpus(tmp_path / "b", fixtures, 60)
