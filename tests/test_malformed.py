@@ -259,14 +259,6 @@ def test_bad_input_never_stops_a_batch_sample(sample_corpus, tmp_path):
 
 
 @pytest.mark.slow
-def test_bad_input_never_stops_a_batch_over_a_thousand_files(tmp_path_factory, fixtures,
-                                                             tmp_path):
-    folder, entries = corpus(tmp_path_factory, fixtures, None)
-    assert len(entries) >= 1000
-    show(check_every_entry_point(folder, entries, tmp_path, api_sample=None), "full")
-
-
-@pytest.mark.slow
 def test_the_corpus_is_the_same_every_time(tmp_path, fixtures):
     a = make_corpus(tmp_path / "a", fixtures, 60)
     b = make_corpus(tmp_path / "b", fixtures, 60)
