@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 
-from mesonet.contract import (AGGREGATIONS, ARCHITECTURES, DEFAULT_THRESHOLD, DETECTORS, P_REAL_MEANING,
+from mesonet.contract import (AGGREGATIONS, ARCHITECTURES, DETECTORS, P_REAL_MEANING,
                       RUNTIMES, check_band, check_threshold)
 from mesonet.media import FRAME_SUBSAMPLE_COUNT as FRAMES_DEFAULT
 
@@ -80,28 +80,12 @@ def add_threshold_option(p: argparse.ArgumentParser) -> None:
                         "inconclusive (default 0)")
 
 
-def operating_point_for(weights: str, level: str = "frame", threshold: float | None = None,
-                        band: float | None = None, aggregate: str = "mean"):
-    """The point verdicts are given at: the weights' own for faces ('frame') or videos
-    ('video'), or the fixed rule of a threshold / band when either is given. A video
-    judged by vote gets the plain rule (the weights' video point is fitted on the mean)."""
-    from mesonet import zoo
-    from mesonet.contract import OperatingPoint
-
-    if threshold is not None or band is not None:
-        return OperatingPoint.plain(DEFAULT_THRESHOLD if threshold is None else threshold,
-                                    band or 0.0, level)
-    if level == "video" and aggregate == "vote":
-        logger.info("--aggregate vote: videos are called by the plain 0.5 rule (the weights' "
-                    "video point is fitted on their mean P(real))")
-        return OperatingPoint.plain(level="video")
-    return zoo.operating_point(weights, level)
-
-
 def operating_point_of(args, weights: str, level: str = "frame"):
-    """operating_point_for with the script's --threshold, --inconclusive, --aggregate."""
-    return operating_point_for(weights, level, args.threshold, args.inconclusive,
-                               getattr(args, "aggregate", "mean"))
+    """zoo.point_for with the script's --threshold, --inconclusive, --aggregate."""
+    from mesonet import zoo
+
+    return zoo.point_for(weights, level, args.threshold, args.inconclusive,
+                         getattr(args, "aggregate", "mean"))
 
 
 def describe_point(op) -> str:

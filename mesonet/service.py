@@ -257,14 +257,9 @@ class Analyzer:
 
             # an ONNX Runtime scorer is explained by its weights in Keras, loaded once
             maps = explain_faces(classifier, np.stack([f.crop for f in result.faces]))
-        if threshold is not None or band is not None:  # the client's fixed rule
-            rule = (DEFAULT_THRESHOLD if threshold is None else threshold, band or 0.0)
-            face_op = OperatingPoint.plain(*rule)
-            op = OperatingPoint.plain(*rule, level="video" if kind == "video" else "frame")
-        else:
-            face_op = zoo.operating_point(weights, "frame", quiet=True)
-            op = (face_op if kind != "video" else OperatingPoint.plain(level="video")
-                  if aggregate == "vote" else zoo.operating_point(weights, "video", quiet=True))
+        face_op = zoo.point_for(weights, "frame", threshold, band, quiet=True)
+        op = zoo.point_for(weights, "video" if kind == "video" else "frame", threshold, band,
+                           aggregate, quiet=True)
         return render(result, kind, weights, aggregate, op, self.describe(weights), maps,
                       face_op)
 

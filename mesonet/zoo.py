@@ -205,6 +205,25 @@ def operating_point(name, level: str = "frame", quiet: bool = False):
     return OperatingPoint.plain(level=level)
 
 
+def point_for(name, level: str = "frame", threshold: float | None = None,
+              band: float | None = None, aggregate: str = "mean", quiet: bool = False):
+    """The point a request's verdicts are given at: the fixed rule of a threshold / band
+    when either is given, else the weights' own for faces ('frame') or videos ('video'). A
+    video judged by vote gets the plain rule: the weights' video point is fitted on the
+    mean P(real)."""
+    from mesonet.contract import OperatingPoint
+
+    if threshold is not None or band is not None:
+        return OperatingPoint.plain(DEFAULT_THRESHOLD if threshold is None else threshold,
+                                    band or 0.0, level)
+    if level == "video" and aggregate == "vote":
+        if not quiet:
+            logger.info("vote: videos are called by the plain %s rule (the weights' video "
+                        "point is fitted on their mean P(real))", DEFAULT_THRESHOLD)
+        return OperatingPoint.plain(level="video")
+    return operating_point(name, level, quiet)
+
+
 def _download(url: str, dest: Path, sha256: str) -> Path:
     """Fetch url to dest atomically, refusing a file whose SHA-256 differs."""
     logger.info("Downloading %s to %s", url, dest)

@@ -172,9 +172,11 @@ class Scorer:
         self.s = settings
         self.classifier = scorers.load_scorer(settings["weights"], settings["model"],
                                           settings["runtime"])
-        self.ops = {level: cli.operating_point_for(
-            self.classifier.weights, level, settings["threshold"], settings["band"],
-            settings["aggregate"]) for level in ("frame", "video")}
+        from mesonet import zoo
+
+        self.ops = {level: zoo.point_for(self.classifier.weights, level, settings["threshold"],
+                                         settings["band"], settings["aggregate"])
+                    for level in ("frame", "video")}
         self.finder = FaceFinder(settings["detector"])
 
     def __call__(self, batch: dict) -> dict:

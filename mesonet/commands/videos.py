@@ -203,7 +203,7 @@ def main(argv=None) -> int:
           f"a file's score: its faces' {args.aggregate} P(real).")
     for level, op in ops.items():
         if ("video" in kinds) == (level == "video") or (level == "frame" and "image" in kinds):
-            print(cli.describe_point(op) + ".")
+            print(cli.describe_point(op))
     print(counts_line(rows))
     if args.output:
         print(f"Results written to {args.output}")
