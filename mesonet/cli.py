@@ -119,6 +119,16 @@ def add_video_options(p: argparse.ArgumentParser, aggregate: bool = True) -> Non
                             "code) (default: %(default)s)")
 
 
+def add_jobs_option(p: argparse.ArgumentParser) -> None:
+    """--jobs: files processed at once, each in a worker process of its own."""
+    from mesonet.workers import parse_jobs, usable_cores
+
+    p.add_argument("--jobs", type=parse_jobs, default=usable_cores(),
+                   help="files processed at once, each worker loading the model and the face "
+                        "finder once (default: the usable cores, here %(default)s; 1: one file "
+                        "at a time in this process). Rows and their order do not depend on it")
+
+
 def add_common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug messages")

@@ -253,11 +253,22 @@ def combination_to_onnx(members: list, rule: str = "min", input_dtype: str = "ui
     return proto
 
 
+_DEFAULT_THREADS: int | None = None
+
+
+def set_default_threads(threads: int | None) -> None:
+    """ONNX Runtime's threads per session made after this (None: one per core). Worker
+    processes (mesonet.workers) share the cores out this way."""
+    global _DEFAULT_THREADS
+    _DEFAULT_THREADS = threads
+
+
 def _session(source, threads: int | None = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    threads = threads or _DEFAULT_THREADS
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

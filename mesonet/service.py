@@ -73,6 +73,10 @@ class Busy(Exception):
     pass
 
 
+class AnalysisFailed(Exception):
+    """The process analysing an upload died on it (killed, out of memory)."""
+
+
 # ------------------------------------------------------------------------------------
 # The JSON answers, as OpenAPI models (shown at /docs)
 
@@ -191,11 +195,39 @@ def error_response(status: int, message: str, headers: dict | None = None) -> JS
 ERRORS = {400: "empty upload", 413: "upload or image too large",
           415: "not an image or video",
           422: "a bad form field, or a file that cannot be read (the reason is in the message)",
+          500: "the process analysing the upload died on it (killed, out of memory?)",
           503: "busy (retry after Retry-After seconds), or the weights are not available here"}
 
 
+def worker_setup(detector: str, runtime: str):
+    """What each analysis process loads once (mesonet.workers): a face finder, and the
+    scorers as requests name them."""
+    from mesonet.faces import FaceFinder
+
+    return {"finder": FaceFinder(detector), "scorers": {}, "runtime": runtime}
+
+
+def worker_task(state, job):
+    """One upload, in an analysis process: ('ok', VideoResult with crops and frames) or
+    ('media_error', reason) for a file that cannot be read."""
+    from mesonet import pipeline
+    from mesonet.media import MediaError
+
+    path, weights, frames = job
+    if weights not in state["scorers"]:
+        state["scorers"][weights] = scorers.load_scorer(weights, runtime=state["runtime"])
+    try:
+        return "ok", pipeline.analyze(path, state["scorers"][weights], state["finder"], frames,
+                                      keep_crops=True, keep_frames=640)
+    except MediaError as e:
+        return "media_error", e.reason
+
+
 class Analyzer:
-    """Classifiers (one per weights, loaded once) and a pool of face finders."""
+    """Classifiers (one per weights, loaded once) and where analyses run: with one
+    worker, in this process; with more, in that many worker processes
+    (mesonet.workers.WorkerPool, as the scripts' --jobs), each with its own face finder
+    and scorers, so that analyses use as many cores at once."""
 
     def __init__(self, default_weights: str, workers: int, queue_size: int, detector: str,
                  runtime: str = "auto"):
@@ -209,12 +241,43 @@ class Analyzer:
         self.default_weights = default_weights
         self.lock = threading.Lock()
         self.get_classifier(default_weights)  # fail at start-up, not at the first request
+        self.pool = None
         self.finders: queue.Queue = queue.Queue()
-        for _ in range(workers):
+        if workers > 1:
+            from mesonet.workers import WorkerPool
+
+            self.pool = WorkerPool(workers, worker_setup, (detector, runtime), worker_task,
+                                   label=lambda job: f"an upload for {job[1]}")
+        else:
             self.finders.put(FaceFinder(detector))
         self.available = zoo.available_weights()
         self.slots = threading.BoundedSemaphore(workers + queue_size)
         self.workers = workers
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+    def _extract(self, path: str, weights: str, frames: int):
+        """The pipeline on one upload: in a worker process, or here."""
+        if self.pool is not None:
+            from mesonet.media import MediaError
+            from mesonet.workers import WorkerError
+
+            try:
+                status, value = self.pool.submit((path, weights, frames)).result()
+            except WorkerError as e:
+                raise AnalysisFailed(e.reason) from None
+            if status == "media_error":
+                raise MediaError(path, value)
+            return value
+        finder = self.finders.get()
+        try:
+            # a still image is one frame; an animation is sampled as a video
+            return self.pipeline.analyze(path, self.get_classifier(weights), finder, frames,
+                                         keep_crops=True, keep_frames=640)
+        finally:
+            self.finders.put(finder)
 
     def get_classifier(self, weights: str):
         with self.lock:
@@ -242,13 +305,7 @@ class Analyzer:
         from mesonet import zoo
 
         classifier = self.get_classifier(weights)
-        finder = self.finders.get()
-        try:
-            # a still image is one frame; an animation is sampled as a video
-            result = self.pipeline.analyze(path, classifier, finder, frames, keep_crops=True,
-                                           keep_frames=640)
-        finally:
-            self.finders.put(finder)
+        result = self._extract(path, weights, frames)
         maps = None
         if explain and result.faces:
             import numpy as np
@@ -486,6 +543,8 @@ def create_app(analyzer: Analyzer, max_upload_bytes: int, max_pixels: int,
                                   headers={"Retry-After": "5"})
         except MediaError as e:
             raise HTTPException(422, f"cannot read the upload: {e.reason}") from None
+        except AnalysisFailed as e:
+            return error_response(500, f"the analysis failed: {e}")
         except OSError as e:  # weights that cannot be found or downloaded here
             raise HTTPException(503, f"weights {weights!r} are not available: {e}") from None
         finally:

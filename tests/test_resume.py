@@ -29,10 +29,12 @@ def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp
     files = inputs(fixtures, tmp_path)
     common = ["--frames", "6", "--no-progress", "--all-faces"]
     whole = run_script("deepfakes_videos.py", *files, *common, "--output", tmp_path / "whole.csv",
-                       "--frames-output", tmp_path / "whole_faces.csv")
+                       "--frames-output", tmp_path / "whole_faces.csv", "--jobs", "1")
     assert whole.returncode == 0, whole.stderr
     out, faces = tmp_path / "part.csv", tmp_path / "part_faces.csv"
-    args = ["deepfakes_videos.py", *files, *common, "--output", out, "--frames-output", faces]
+    # killed and resumed with two worker processes: still what one process writes
+    args = ["deepfakes_videos.py", *files, *common, "--output", out, "--frames-output", faces,
+            "--jobs", "2"]
     assert kill_midway(*args, ready=lambda: len(rows_of(out)) >= 2)
     assert 2 <= len(rows_of(out)) < len(files)  # killed with work left
     again = run_script(*args, "--resume")
@@ -44,10 +46,11 @@ def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp
 def test_extract_faces_killed_midway_resumes_to_the_same_crops(fixtures, tmp_path):
     files = inputs(fixtures, tmp_path)
     common = ["--frames", "6", "--no-progress", "--all-faces"]
-    whole = run_script("extract_faces.py", *files, *common, "--output", tmp_path / "whole")
+    whole = run_script("extract_faces.py", *files, *common, "--output", tmp_path / "whole",
+                       "--jobs", "1")
     assert whole.returncode == 0, whole.stderr
     out = tmp_path / "part"
-    args = ["extract_faces.py", *files, *common, "--output", out]
+    args = ["extract_faces.py", *files, *common, "--output", out, "--jobs", "2"]
     assert kill_midway(*args, ready=lambda: len(rows_of(out / "sources.csv")) >= 2)
     assert 2 <= len(rows_of(out / "sources.csv")) < len(files)
     again = run_script(*args)

@@ -85,6 +85,20 @@ def extract_one(source: Path, finder, output: Path, frames, all_faces) -> tuple[
                   "n_faces": len(rows), "error": result.error}
 
 
+def worker_setup(detector, verbose):
+    """What each worker loads once (mesonet.workers): the face finder."""
+    from mesonet.faces import FaceFinder
+
+    cli.setup_logging(verbose)
+    return FaceFinder(detector)
+
+
+def worker_task(finder, job):
+    """One source, in a worker: extract_one's rows."""
+    source, output, frames, all_faces = job
+    return extract_one(source, finder, output, frames, all_faces)
+
+
 def build_parser():
     p = cli.parser(__doc__)
     p.add_argument("paths", nargs="*",
@@ -95,6 +109,7 @@ def build_parser():
                         "(default: %(default)s)")
     p.add_argument("--all-faces", action="store_true",
                    help="every face of each frame, grouped into tracks (default: the largest)")
+    cli.add_jobs_option(p)
     cli.add_common_options(p)
     return p
 
@@ -115,7 +130,9 @@ def main(argv=None) -> int:
 
     from mesonet.faces import FaceFinder
     from mesonet.media import list_media
-    from mesonet.outputs import atomic_write_text, printable, remove_stale, write_results
+    from mesonet.outputs import (atomic_write_text, name_fields, printable, remove_stale,
+                                 write_results)
+    from mesonet.workers import WorkerError, run_each
 
     output = Path(args.output)
     if remove_stale(output, recursive=True):  # a killed run's half-written files
@@ -142,11 +159,19 @@ def main(argv=None) -> int:
     if todo and before != settings:
         output.mkdir(parents=True, exist_ok=True)
         atomic_write_text(settings_path, json.dumps(settings))
-    finder = FaceFinder(args.detector) if todo else None
+    jobs = [(s, output, args.frames, args.all_faces) for s in todo]
+    here = FaceFinder(args.detector) if todo and min(args.jobs, len(todo)) <= 1 else None
+    outcomes = run_each(jobs, args.jobs, worker_setup, (args.detector, args.verbose),
+                        worker_task, state=here, label=lambda job: printable(job[0]))
     failed = []
-    for source in progress(todo, unit="file", enabled=not args.no_progress and len(todo) > 1,
-                           desc="extracting"):
-        new, source_row = extract_one(source, finder, output, args.frames, args.all_faces)
+    for (source, *_), outcome in progress(outcomes, unit="file", total=len(todo),
+                                          enabled=not args.no_progress and len(todo) > 1,
+                                          desc="extracting"):
+        if isinstance(outcome, WorkerError):  # the worker holding it died
+            logger.error("%s: %s", printable(source), outcome.reason)
+            outcome = [], {**name_fields(source, "source"), "kind": None,
+                           "n_frames_sampled": 0, "n_faces": 0, "error": outcome.reason}
+        new, source_row = outcome
         if source_row["error"]:
             failed.append(source_row)
         rows += new

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from mesonet import cli, service
+from mesonet.workers import count_option
 
 logger = logging.getLogger("mesonet serve")
 
@@ -17,8 +18,9 @@ def main(argv=None) -> int:
     cli.add_weights_options(p, model=False)
     p.add_argument("--detector", choices=cli.DETECTORS, default="hog",
                    help="face detector (default: %(default)s; see deepfakes_videos.py --help)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="analyses run at once, each with its own face detector "
+    p.add_argument("--workers", type=count_option("--workers"), default=2,
+                   help="analyses run at once, each in a process of its own with its own "
+                        "face finder (as the scripts' --jobs; 1: in the server's process) "
                         "(default: %(default)s)")
     p.add_argument("--queue", type=int, default=8,
                    help="analyses that may wait; one more gets 503 (default: %(default)s)")
@@ -36,7 +38,10 @@ def main(argv=None) -> int:
     app = service.create_app(analyzer, int(args.max_upload_mb * 1e6), int(args.max_megapixels * 1e6),
                      args.temp_dir)
     logger.info("MesoNet at http://%s:%d/ (weights %s)", args.host, args.port, args.weights)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                limit_concurrency=args.workers + args.queue + 16)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                    limit_concurrency=args.workers + args.queue + 16)
+    finally:
+        analyzer.close()
     return 0
 

@@ -87,8 +87,25 @@ def build_parser():
     p.add_argument("--explain", metavar="DIR",
                    help="a PNG per face (crop, Grad-CAM map, P(real)) and a contact sheet per "
                         "video in DIR")
+    cli.add_jobs_option(p)
     cli.add_common_options(p)
     return p
+
+
+def worker_setup(weights, model, runtime, detector, verbose):
+    """What each worker loads once (mesonet.workers): the scorer and the face finder."""
+    from mesonet.faces import FaceFinder
+
+    cli.setup_logging(verbose)
+    return scorers.load_scorer(weights, model, runtime), FaceFinder(detector)
+
+
+def worker_task(state, job):
+    """One file, in a worker: its VideoResult (crops kept only for --explain)."""
+    classifier, finder = state
+    source, frames, all_faces, keep_crops = job
+    return cli.analyze_safely(source, classifier, finder, frames, all_faces,
+                              keep_crops=keep_crops)
 
 
 def write_explanations(folder: Path, result, classifier, op: OperatingPoint) -> None:
@@ -159,14 +176,14 @@ def main(argv=None) -> int:
 
     from mesonet.faces import FaceFinder
     from mesonet.media import list_media
-    from mesonet.pipeline import FACE_COLUMNS, VIDEO_COLUMNS, face_rows, video_row
+    from mesonet.pipeline import FACE_COLUMNS, VIDEO_COLUMNS, VideoResult, face_rows, video_row
+    from mesonet.workers import WorkerError, run_each
 
     for path in filter(None, (args.output, args.frames_output)):
         remove_stale(path)  # what a killed run was writing
     classifier = scorers.load_scorer(args.weights, args.model, args.runtime)
     ops = {level: cli.operating_point_of(args, classifier.weights, level)
            for level in ("frame", "video")}
-    finder = FaceFinder(args.detector)
     rows = read_done(Path(args.output)) if args.resume else []
     done = {r["video"] for r in rows}
     # faces of a file whose row was not written yet (killed in between) are dropped: the
@@ -179,10 +196,17 @@ def main(argv=None) -> int:
             "operating_points": {k: op.as_dict() for k, op in ops.items()},
             "frames": args.frames, "detector": args.detector,
             "p_real_meaning": P_REAL_MEANING}
-    for source in progress(sources, unit="file",
-                           enabled=not args.no_progress and len(sources) > 1, desc="scoring"):
-        result = cli.analyze_safely(source, classifier, finder, args.frames, args.all_faces,
-                                    keep_crops=bool(args.explain))
+    jobs = [(s, args.frames, args.all_faces, bool(args.explain)) for s in sources]
+    here = (classifier, FaceFinder(args.detector)) if min(args.jobs, len(jobs)) <= 1 else None
+    outcomes = run_each(jobs, args.jobs, worker_setup,
+                        (args.weights, args.model, args.runtime, args.detector, args.verbose),
+                        worker_task, state=here, label=lambda job: printable(job[0]))
+    for (source, *_), result in progress(outcomes, unit="file", total=len(jobs),
+                                         enabled=not args.no_progress and len(jobs) > 1,
+                                         desc="scoring"):
+        if isinstance(result, WorkerError):  # the worker holding it died
+            logger.error("%s: %s", printable(source), result.reason)
+            result = VideoResult(str(source), error=result.reason)
         op = ops["video" if result.kind == "video" else "frame"]
         row = video_row(result, classifier.weights, args.aggregate, op)
         rows.append(row)
