@@ -30,6 +30,8 @@ LABEL_NAMES = {0: "fake", 1: "real"}
 #: Keras or dlib: classifiers.CLASSIFIERS, classifiers.resolve_runtime, pipeline.aggregate,
 #: faces.FaceFinder take exactly these
 ARCHITECTURES = ("meso4", "mesoinception4", "meso1")
+#: the seed studies' networks training can also train (training/baselines.py builds them)
+BASELINE_ARCHITECTURES = ("cnn3", "densenet121", "xception")
 RUNTIMES = ("auto", "keras", "onnx")
 AGGREGATIONS = ("mean", "vote")  # mean P(real), the paper's; share above 0.5, the code's
 DETECTORS = ("hog", "cnn", "original")

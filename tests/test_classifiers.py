@@ -27,9 +27,11 @@ def trainable(model):
 
 
 def test_one_list_of_architectures():
-    from mesonet.contract import ARCHITECTURES
+    from mesonet.contract import ARCHITECTURES, BASELINE_ARCHITECTURES
+    from mesonet.training import baselines
 
     assert tuple(classifiers.CLASSIFIERS) == tuple(classifiers.BUILDERS) == ARCHITECTURES
+    assert tuple(baselines.BASELINES) == BASELINE_ARCHITECTURES
 
 
 def test_parameter_counts_match_the_paper():

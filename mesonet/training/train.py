@@ -50,10 +50,10 @@ logger = logging.getLogger("df_CNN")
 
 
 def model_names():
-    from mesonet.training import baselines
-    from mesonet import classifiers
+    """What --model takes (without importing Keras: a wrong name fails at once)."""
+    from mesonet.contract import ARCHITECTURES, BASELINE_ARCHITECTURES
 
-    return list(classifiers.BUILDERS) + list(baselines.BASELINES)
+    return list(ARCHITECTURES) + list(BASELINE_ARCHITECTURES)
 
 
 def build_model(name: str, weights_file: str | None = None):
@@ -241,6 +241,13 @@ def check_arguments(args) -> dict[str, Path]:
         raise ValueError("--degrade is part of the augmentation: it cannot go with --no-augment")
     if args.keep_collected_fakes and not args.synthesize_fakes:
         raise ValueError("--keep-collected-fakes goes with --synthesize-fakes fwa|sbi")
+    if args.init_weights:
+        from mesonet import zoo
+
+        try:
+            zoo.check_architecture(zoo.resolve(args.init_weights), args.model)
+        except ValueError as e:
+            raise ValueError(f"--init-weights: {e}") from None
     paths = outputs_of(Path(args.output))
     folder = paths["weights"].parent
     try:
@@ -340,14 +347,10 @@ def build_training_model(args, precision: str):
 
     keras.mixed_precision.set_dtype_policy(precision)
     base = build_model(args.model, args.backbone_weights)
-    if args.init_weights:
+    if args.init_weights:  # its architecture was checked by check_arguments
         from mesonet import zoo
 
-        record = zoo.resolve(args.init_weights)
-        if record.architecture and record.architecture != base.name:
-            raise ValueError(f"--init-weights {args.init_weights} are for "
-                             f"{record.architecture}, not {base.name}")
-        classifiers.load_weights_file(base, record.path)
+        classifiers.load_weights_file(base, zoo.resolve(args.init_weights).path)
     model = training_model(base)
     schedule = learning_rate_schedule(args.learning_rate, args.lr_drop_every, args.lr_floor)
     loss = "mean_squared_error" if args.loss == "mse" else "binary_crossentropy"
