@@ -55,6 +55,8 @@ def interleaved(paths: dict, n: int, repeats: int) -> dict:
 
 
 WEIGHTS = {"meso4": "meso4-corpus", "mesoinception4": "mesoinception4-df"}
+#: with --int8: weights whose int8 graph is shipped (weights/NAME.int8.onnx)
+INT8_WEIGHTS = {"meso4": "meso4-df", "mesoinception4": "mesoinception4-df"}
 
 
 def main(argv=None) -> int:
@@ -72,6 +74,9 @@ def main(argv=None) -> int:
                    help="JAX: put the uint8 faces on the device first (jax.device_put) and "
                         "time the keras path on them there, as a GPU user feeding it would")
     p.add_argument("--models", nargs="+", default=["meso4", "mesoinception4"])
+    p.add_argument("--int8", action="store_true",
+                   help="also ONNX Runtime's int8 graph (--precision int8 of the scripts) "
+                        "against the float32 ONNX path, on the weights of INT8_WEIGHTS")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -107,6 +112,12 @@ def main(argv=None) -> int:
         paths = {"plain": lambda: plain_model.predict(xf, batch_size=64, verbose=0),
                  f"api ({api.runtime})": lambda: api.predict(x8),
                  f"scripts ({type(scripts).__name__})": lambda: scripts.predict(x8)}
+        if args.int8:
+            int8_weights = zoo.resolve(INT8_WEIGHTS[name])
+            f32 = scorers.load_scorer(int8_weights)
+            i8 = scorers.load_scorer(int8_weights, precision="int8")
+            paths[f"onnx float32 ({int8_weights.name})"] = lambda f32=f32: f32.predict(x8)
+            paths[f"onnx int8 ({int8_weights.name})"] = lambda i8=i8: i8.predict(x8)
         for precision in args.precision:
             for batch_size in args.batch_size or [None]:
                 clf = classifiers.CLASSIFIERS[name](runtime="keras", precision=precision)
@@ -116,7 +127,11 @@ def main(argv=None) -> int:
                 paths[f"keras {label} {precision} batch {clf.batch_size}"] = \
                     lambda clf=clf: clf.predict(keras_x8)
         reference = plain_model.predict(xf, batch_size=64, verbose=0)
-        diffs = {k: float(np.abs(np.asarray(fn()) - reference).max()) if k != "plain" else 0.0
+        if args.int8:  # int8 is compared with its own weights in float32
+            own = paths[f"onnx float32 ({int8_weights.name})"]()
+        diffs = {k: float(np.abs(np.asarray(fn()) - (own if "int8" in k or "onnx float32" in k
+                                                       else reference)).max())
+                 if k != "plain" else 0.0
                  for k, fn in paths.items()}  # also the warm-up of every path
         rates = interleaved(paths, args.n, args.repeats)
         print(f"{name} (weights {weights.name}), {macs_per_face(plain_model) / 1e6:.0f} M "
@@ -128,6 +143,10 @@ def main(argv=None) -> int:
         scripts_rate = rates[f"scripts ({type(scripts).__name__})"]
         print(f"  original API: {api_rate / scripts_rate:.2f}x the scripts' path, "
               f"{api_rate / rates['plain']:.2f}x plain")
+        if args.int8:
+            print(f"  int8: {rates[f'onnx int8 ({int8_weights.name})'] / rates[f'onnx float32 ({int8_weights.name})']:.2f}x "
+                  f"the float32 ONNX path (max|diff| on these random inputs; parity on real "
+                  f"faces: weights/{int8_weights.name}.record.json)")
     return 0
 
 

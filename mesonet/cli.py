@@ -48,8 +48,9 @@ def _frames(text: str) -> int:
     return value
 
 
-def add_weights_options(p: argparse.ArgumentParser, model: bool = True) -> None:
-    """--weights, --model (unless model=False) and --runtime."""
+def add_weights_options(p: argparse.ArgumentParser, model: bool = True,
+                        precision: bool = False) -> None:
+    """--weights, --model (unless model=False), --runtime and (with precision) --precision."""
     from mesonet.zoo import DEFAULT_WEIGHTS
 
     p.add_argument("--weights", default=DEFAULT_WEIGHTS,
@@ -60,6 +61,12 @@ def add_weights_options(p: argparse.ArgumentParser, model: bool = True) -> None:
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="auto: ONNX Runtime on a CPU when installed (fastest), else compiled "
                         "Keras (default: %(default)s)")
+    if precision:
+        p.add_argument("--precision", choices=("float32", "int8"), default="float32",
+                       help="int8: ONNX Runtime's quantized graph of the weights (shipped "
+                            "for the project's weights; `mesonet export --precision int8` "
+                            "makes one; its parity with float32 is in "
+                            "weights/NAME.record.json) (default: %(default)s)")
 
 
 def _band(text: str) -> float:

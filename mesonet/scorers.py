@@ -49,13 +49,33 @@ def load_scorer(weights, model: str | None = None, runtime: str = "auto",
                 precision: str = "float32"):
     """A scorer for any weights: a name ('meso4-df', 'meso4-dfdc-or-gan', ...), a path, or a
     zoo.WeightsRecord. model: the architecture the caller expects (checked; default: the
-    weights'). runtime: 'auto', 'onnx' or 'keras'. precision: for the Keras path."""
+    weights'). runtime: 'auto', 'onnx' or 'keras'. precision: 'int8' (ONNX Runtime's
+    quantized graph, mesonet.quantize) or, on the Keras path, float16/bfloat16."""
     record = zoo.resolve(weights)
     if record.architecture == zoo.COMBINATION:
         spec = zoo.combination(record.name)
         members = [load_scorer(m, model, runtime, precision) for m in spec["members"]]
         return scoring.Combination(record.name, members, spec["rule"])
     zoo.check_architecture(record, model)
+    if precision == "int8":  # ONNX Runtime only: the quantized graph, or a clear error
+        if runtime == "keras" or record.architecture not in LAYERS:
+            raise ValueError(f"int8 scoring runs on ONNX Runtime, for {', '.join(LAYERS)}: "
+                             f"not with runtime {runtime!r} for {record.name} "
+                             f"({record.architecture or 'an unknown network'})")
+        if not scoring.onnx_available():
+            raise ValueError("int8 scoring needs ONNX Runtime (`pip install onnxruntime`)")
+        classifier = scoring.OnnxClassifier(record.architecture, record.name,
+                                            {"uint8": zoo.int8_graph(record)})
+        classifier.precision = "int8"
+        parity = ((zoo.record_of(record.name) or {}).get("int8") or {}).get("parity")
+        if parity and not parity["within_bounds"]:
+            logger.warning("The int8 graph of %s is less faithful than asked: on %d "
+                           "validation faces it changed %.1f%% of verdicts and moved the AUC "
+                           "by %+.4f (bounds: 1%%, 0.005; weights/%s.record.json); float32 "
+                           "is the reference", record.name, parity["faces"],
+                           100 * parity["verdicts_changed"], parity["auc_difference"],
+                           record.name)
+        return classifier
     keras_here = importlib.util.find_spec("keras") is not None
     wanted = scoring.resolve_runtime(runtime)
     if record.architecture in LAYERS and precision == "float32" and (

@@ -283,6 +283,8 @@ def onnx_forward(model, threads: int | None = None):
 
     def run(x):
         dtype = "uint8" if x.dtype == np.uint8 else "float32"
+        if isinstance(model, dict) and dtype not in model:
+            raise ValueError(f"this graph takes {' or '.join(model)} faces, not {x.dtype}")
         if dtype not in sessions:  # one graph per input type, built on first use
             if isinstance(model, dict):  # a file, or a graph already serialized
                 source = model[dtype] if isinstance(model[dtype], bytes) else str(model[dtype])
@@ -349,6 +351,7 @@ class OnnxClassifier:
     """
 
     runtime = "onnx"
+    precision = "float32"
     batch_size = ONNX_BATCH
 
     def __init__(self, architecture: str, weights: str, paths: dict):

@@ -174,6 +174,29 @@ def record_of(name) -> dict | None:
         raise ValueError(f"Weights record {path} is not valid JSON: {e}") from None
 
 
+INT8_SUFFIX = ".int8.onnx"
+
+
+def int8_graph(record: WeightsRecord) -> Path:
+    """The int8 ONNX graph of a weights (mesonet.quantize): shipped beside the weights
+    (weights/NAME.int8.onnx, listed in its record) or made by `mesonet export --precision
+    int8` into the user cache; either is tied to the weights file by its SHA-256. A clear
+    error when there is none, never the float32 graph in its place."""
+    entry = (record_of(record.name) or {}).get("int8")
+    if entry and entry.get("weights_sha256") == record.sha256:
+        return PROJECT_WEIGHTS_DIR / entry["graph"]
+    cached = int8_cache_path(record)
+    if cached.is_file():
+        return cached
+    raise ValueError(f"No int8 graph for weights {record.name}: make one with `mesonet export "
+                     f"--weights {record.name} --precision int8 --calibration CORPUS` (CORPUS: "
+                     f"a prepared corpus, `mesonet prepare`), or score in float32")
+
+
+def int8_cache_path(record: WeightsRecord) -> Path:
+    return cache_dir() / "onnx" / f"{record.architecture}-{record.sha256[:24]}{INT8_SUFFIX}"
+
+
 def trained_on(name) -> str:
     """What a weights name was trained on, in words (no weights file is opened or fetched)."""
     name = str(name)

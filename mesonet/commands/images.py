@@ -214,7 +214,7 @@ def build_parser():
                         "taken as a crop when it is nearly square and one face found in it "
                         "fills at least 45 %% of its width; any other image is a photo, whose "
                         "faces are found, aligned and scored one by one (no_face if none)")
-    cli.add_weights_options(p)
+    cli.add_weights_options(p, precision=True)
     p.add_argument("--batch-size", type=int, default=64,
                    help="images read and scored together (default: %(default)s)")
     cli.add_threshold_option(p)
@@ -241,7 +241,7 @@ def main(argv=None) -> int:
     for p in missing:
         logger.error("%s: no such file or folder", printable(p))
     paths = list_media([p for p in args.paths if p not in missing], IMAGE_SUFFIXES)
-    classifier = scorers.load_scorer(args.weights, args.model, args.runtime)
+    classifier = scorers.load_scorer(args.weights, args.model, args.runtime, args.precision)
     op = cli.operating_point_of(args, classifier.weights, "frame")
     from mesonet.outputs import name_fields
 

@@ -74,7 +74,7 @@ def plot_timeline(result, path, weights: str, op: OperatingPoint) -> None:
 def build_parser():
     p = cli.parser(__doc__)
     p.add_argument("paths", nargs="+", help="videos, images or folders (recursive)")
-    cli.add_weights_options(p)
+    cli.add_weights_options(p, precision=True)
     cli.add_video_options(p)
     cli.add_threshold_option(p)
     p.add_argument("--all-faces", action="store_true",
@@ -92,12 +92,12 @@ def build_parser():
     return p
 
 
-def worker_setup(weights, model, runtime, detector, verbose):
+def worker_setup(weights, model, runtime, precision, detector, verbose):
     """What each worker loads once (mesonet.workers): the scorer and the face finder."""
     from mesonet.faces import FaceFinder
 
     cli.setup_logging(verbose)
-    return scorers.load_scorer(weights, model, runtime), FaceFinder(detector)
+    return scorers.load_scorer(weights, model, runtime, precision), FaceFinder(detector)
 
 
 def worker_task(state, job):
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
 
     for path in filter(None, (args.output, args.frames_output)):
         remove_stale(path)  # what a killed run was writing
-    classifier = scorers.load_scorer(args.weights, args.model, args.runtime)
+    classifier = scorers.load_scorer(args.weights, args.model, args.runtime, args.precision)
     ops = {level: cli.operating_point_of(args, classifier.weights, level)
            for level in ("frame", "video")}
     rows = read_done(Path(args.output)) if args.resume else []
@@ -194,12 +194,13 @@ def main(argv=None) -> int:
     meta = {"weights": classifier.weights, "model": classifier.model.name,
             "aggregate": args.aggregate,
             "operating_points": {k: op.as_dict() for k, op in ops.items()},
-            "frames": args.frames, "detector": args.detector,
+            "frames": args.frames, "detector": args.detector, "precision": args.precision,
             "p_real_meaning": P_REAL_MEANING}
     jobs = [(s, args.frames, args.all_faces, bool(args.explain)) for s in sources]
     here = (classifier, FaceFinder(args.detector)) if min(args.jobs, len(jobs)) <= 1 else None
     outcomes = run_each(jobs, args.jobs, worker_setup,
-                        (args.weights, args.model, args.runtime, args.detector, args.verbose),
+                        (args.weights, args.model, args.runtime, args.precision, args.detector,
+                         args.verbose),
                         worker_task, state=here, label=lambda job: printable(job[0]))
     for (source, *_), result in progress(outcomes, unit="file", total=len(jobs),
                                          enabled=not args.no_progress and len(jobs) > 1,
