@@ -32,6 +32,8 @@ COMMANDS = {
     "train": ("mesonet.training.train", "train MesoNet with the paper's recipe", "train"),
     "evaluate": ("mesonet.training.evaluate", "AUC, verdict shares, calibration", "train"),
     "prepare": ("mesonet.training.prepare", "prepare a corpus of aligned face crops", "train"),
+    "benchmark": ("mesonet.commands.benchmark", "FF++, Celeb-DF, DFDC: prepare, the paper's "
+                  "and DeepfakeBench's tables", None),
 }
 
 def launch(command: str, argv=None, prog: str | None = None) -> int:
