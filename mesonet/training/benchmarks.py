@@ -524,14 +524,16 @@ def paper_table(corpus, weights, split: str = "test") -> tuple[str, list]:
         rows.append({"weights": str(w), "frame": accuracies(p, labels),
                      "video": accuracies(vs, vl)})
     pct = lambda x: "   -  " if x is None else f"{100 * x:5.1f}%"  # noqa: E731
+    width = max([28] + [len(r["weights"]) for r in rows])
     lines = [f"The paper's table (Afchar et al. 2018, Tables 2-3) on {Path(corpus).name}, "
              f"{split} split: {len(faces)} faces of {len(set(videos))} videos; accuracy at "
              f"P(real) > 0.5 = real",
-             f"{'weights':<28} {'class':<8} {'frame':>7} {'video':>7}"]
+             f"{'weights':<{width}} {'class':<8} {'frame':>7} {'video':>7}"]
     for r in rows:
         for cls in ("fake", "real", "overall"):
             name = r["weights"] if cls == "fake" else ""
-            lines.append(f"{name:<28} {cls:<8} {pct(r['frame'][cls]):>7} {pct(r['video'][cls]):>7}")
+            lines.append(f"{name:<{width}} {cls:<8} {pct(r['frame'][cls]):>7} "
+                         f"{pct(r['video'][cls]):>7}")
     return "\n".join(lines), rows
 
 
