@@ -153,7 +153,8 @@ class FaceFinder:
                 return [scale_box(b, scale, shape=frame.shape) for b in boxes]
         return []
 
-    def _detect_near(self, frame: np.ndarray, box, model: str | None = None):
+    def _detect_near(self, frame: np.ndarray, box, model: str | None = None,
+                     rotate: bool = True, upright: bool = True):
         """Faces in the zone around the last face, scaled so that face is ~TRACK_FACE_PX tall.
 
         HOG finds upright faces only; when the zone has none and the face was seen in the
@@ -173,8 +174,8 @@ class FaceFinder:
             return []
         scale = min(4.0, (CNN_FACE_PX if model == "cnn" else TRACK_FACE_PX) / size)
         zone = _brighten_dark(resize_image(np.ascontiguousarray(frame[y0:y1, x0:x1]), scale))
-        boxes = self.detect(zone, 0, model)
-        if boxes or model == "cnn" or self.misses:  # the CNN needs no rotated retries
+        boxes = self.detect(zone, 0, model) if upright else []
+        if boxes or model == "cnn" or self.misses or not rotate:  # the CNN needs no rotations
             return [scale_box(b, scale, (y0, x0), frame.shape) for b in boxes]
         zh, zw = zone.shape[:2]
         for angle in (15, -15, 30, -30):
@@ -204,14 +205,22 @@ class FaceFinder:
             return self._track_original(frame)
         boxes = []
         if self.last_box is not None:
-            boxes = self._detect_near(frame, self.last_box)
+            # after a frame the zone search lost and landmark tracking kept, the rotated
+            # retries come after the landmarks, not before: they failed on that frame
+            rotate_first = self.holds == 0
+            boxes = self._detect_near(frame, self.last_box, rotate=rotate_first)
             if boxes:  # the one that continues the track, not a neighbour in the zone
                 boxes = [max(boxes, key=lambda b: iou(b, self.last_box))]
             elif self.misses == 0:
                 held = self._hold(frame)
                 if held is not None:
                     return held
-                if self.cnn_rescue:
+                if not rotate_first:
+                    boxes = self._detect_near(frame, self.last_box, rotate=True,
+                                              upright=False)
+                    if boxes:
+                        boxes = [max(boxes, key=lambda b: iou(b, self.last_box))]
+                if not boxes and self.cnn_rescue:
                     boxes = self._detect_near(frame, self.last_box, "cnn")
         if not boxes:
             boxes = self.detect_full(frame)
