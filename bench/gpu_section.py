@@ -26,15 +26,17 @@ def replace_section(text: str, section: str, heading: str = "## GPU") -> str:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    section = Path(argv[0]).read_text(encoding="utf-8")
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("section", help="the gpu-section.md bench/gpu.sh wrote")
+    args = p.parse_args(argv)
+    try:
+        section = Path(args.section).read_text(encoding="utf-8")
+    except OSError as e:
+        p.error(f"cannot read {args.section}: {e.strerror}")
     if not section.startswith("## GPU"):
-        print(f"{argv[0]}: not a section made by bench/gpu.sh (it starts with '## GPU')",
-              file=sys.stderr)
-        return 2
+        p.error(f"{args.section}: not a section made by bench/gpu.sh (it starts with '## GPU')")
     target = ROOT / "BENCHMARKS.md"
     target.write_text(replace_section(target.read_text(encoding="utf-8"), section),
                       encoding="utf-8")

@@ -12,6 +12,7 @@ import errno
 import logging
 import math
 import os
+import re
 import stat
 import struct
 from dataclasses import dataclass
@@ -301,16 +302,36 @@ def _looks_like_mp4(path) -> bool:
     return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
 
 
+def _probe(path) -> dict:
+    """The video stream's metadata ({'fps', 'duration', 'size', ...}) as imageio-ffmpeg
+    reads it, from one short run of its ffmpeg (`ffmpeg -i FILE` exits once the input is
+    read). imageio-ffmpeg's own reader waits half a second on a file ffmpeg cannot open;
+    here ffmpeg's exit ends the wait. A file it cannot open raises with ffmpeg's words."""
+    import subprocess
+
+    import imageio_ffmpeg
+    from imageio_ffmpeg._parsing import parse_ffmpeg_header
+
+    name = os.fspath(path)
+    if name.startswith("-"):  # not an option to ffmpeg
+        name = os.path.join(".", name)
+    try:
+        proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin",
+                               "-i", name], capture_output=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise MediaError(path, "ffmpeg took over 2 minutes to read the file's header") from None
+    text = proc.stderr.decode("utf-8", "replace")
+    if not re.search(r"Stream #.*Video:", text):
+        if "Input #" in text and "Stream #" in text:
+            raise OSError("does not contain any stream that is video: " + text)
+        raise OSError(text)
+    return parse_ffmpeg_header(text)
+
+
 def _ffmpeg_frames_unguarded(path, count, indices) -> Iterator[Frame]:
     import imageio_ffmpeg
 
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    try:
-        meta = next(reader)
-    except StopIteration:
-        raise MediaError(path, "not a video ffmpeg can open (no stream information)") from None
-    finally:
-        reader.close()
+    meta = _probe(path)
     fps = float(meta.get("fps") or 0) or 25.0
     duration = float(meta.get("duration") or 0)
     width, height = meta["size"]

@@ -90,14 +90,26 @@ def check_every_entry_point(folder: Path, entries, work: Path, api_sample: int |
     images = [e for e in listed if Path(e.name).suffix.lower() in IMAGE_SUFFIXES]
     report = {"files": len(entries), "listed": len(listed)}
     good_scores = _score_good_files_alone(folder, entries, work)
+    import time
+
+    def timed(name, check, *args):
+        start = time.perf_counter()
+        out = check(*args)
+        out.setdefault("seconds", {})[name] = round(time.perf_counter() - start, 1)
+        return out
+
     with ThreadPoolExecutor(2) as pool:  # the longest first
-        checks = [pool.submit(_check_videos, folder, listed, work, good_scores),
-                  pool.submit(_check_api, folder, listed, work, api_sample, good_scores),
-                  pool.submit(_check_extract, folder, listed, work),
-                  pool.submit(_check_images, folder, images, work),
-                  pool.submit(_check_evaluate, folder, images, work)]
+        checks = [pool.submit(timed, "videos", _check_videos, folder, listed, work, good_scores),
+                  pool.submit(timed, "api", _check_api, folder, listed, work, api_sample,
+                              good_scores),
+                  pool.submit(timed, "extract", _check_extract, folder, listed, work),
+                  pool.submit(timed, "images", _check_images, folder, images, work),
+                  pool.submit(timed, "evaluate", _check_evaluate, folder, images, work)]
+        report["seconds"] = {}
         for future in checks:
-            report.update(future.result())
+            result = future.result()
+            report["seconds"].update(result.pop("seconds"))
+            report.update(result)
     report["peak_rss_mb"] = round(peak_rss_mb())
     assert report["peak_rss_mb"] < MAX_PEAK_RSS_MB
     report["crashes"] = 0

@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from conftest import kill_midway, run_script
 
 
@@ -25,6 +27,7 @@ def inputs(fixtures, tmp_path) -> list:
             fixtures / "faces/biden.jpg", fixtures / "no_face/skimage_coffee.png"]
 
 
+@pytest.mark.slow
 def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp_path):
     files = inputs(fixtures, tmp_path)
     common = ["--frames", "6", "--no-progress", "--all-faces"]
@@ -43,6 +46,7 @@ def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp
     assert faces.read_text() == (tmp_path / "whole_faces.csv").read_text()
 
 
+@pytest.mark.slow
 def test_extract_faces_killed_midway_resumes_to_the_same_crops(fixtures, tmp_path):
     files = inputs(fixtures, tmp_path)
     common = ["--frames", "6", "--no-progress", "--all-faces"]

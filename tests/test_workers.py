@@ -33,11 +33,11 @@ def inputs(fixtures, tmp_path) -> list:
 def test_two_jobs_give_the_rows_and_crops_of_one(fixtures, tmp_path):
     files = inputs(fixtures, tmp_path)
     for jobs in ("1", "2"):
-        proc = run_script("deepfakes_videos.py", *files, "--frames", "6", "--all-faces",
+        proc = run_script("deepfakes_videos.py", *files, "--frames", "3", "--all-faces",
                           "--jobs", jobs, "--no-progress", "--output", tmp_path / f"v{jobs}.csv",
                           "--frames-output", tmp_path / f"f{jobs}.csv")
         assert proc.returncode == 0, proc.stderr
-        proc = run_script("extract_faces.py", *files, "--frames", "6", "--jobs", jobs,
+        proc = run_script("extract_faces.py", *files, "--frames", "3", "--jobs", jobs,
                           "--no-progress", "--output", tmp_path / f"crops{jobs}")
         assert proc.returncode == 0, proc.stderr
     one, two = rows_of(tmp_path / "v1.csv"), rows_of(tmp_path / "v2.csv")
@@ -56,6 +56,7 @@ def test_two_jobs_give_the_rows_and_crops_of_one(fixtures, tmp_path):
         assert (tmp_path / "crops1" / crop).read_bytes() == (tmp_path / "crops2" / crop).read_bytes()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_file_leaves_an_error_row_and_the_rest_scored(fixtures, tmp_path):
     files = inputs(fixtures, tmp_path)
     common = ["--frames", "30", "--no-progress", "--output"]
@@ -88,6 +89,7 @@ def test_a_worker_killed_mid_file_leaves_an_error_row_and_the_rest_scored(fixtur
     assert f"{killed}: the worker process was killed by SIGKILL" in "".join(log)
 
 
+@pytest.mark.slow
 def test_the_service_with_two_worker_processes_answers_concurrent_requests_alike(fixtures):
     photo, video = fixtures / "faces/obama.jpg", fixtures / "videos/short_hamilton_clip.mp4"
     expected = {}

@@ -28,11 +28,13 @@ METHOD = re.compile(r"FF\+\+ (Deepfakes|Face2Face|FaceSwap|NeuralTextures|FaceSh
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    out = Path(argv[0])
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("output", help="where the trees are made (links to ../shared)")
+    out = Path(p.parse_args(argv).output)
     ffpp, dfdc = out / "FaceForensics++", out / "dfdc" / "test"
     meta = {}
     n_ffpp = 0
