@@ -320,12 +320,19 @@ def _probe(path) -> dict:
                                "-i", name], capture_output=True, timeout=120)
     except subprocess.TimeoutExpired:
         raise MediaError(path, "ffmpeg took over 2 minutes to read the file's header") from None
-    text = proc.stderr.decode("utf-8", "replace")
+    # the last line only says that no output was asked for: not the file's fault
+    text = proc.stderr.decode("utf-8", "replace").replace(
+        "At least one output file must be specified", "")
+    # the words below are those ffmpeg prints when it is asked for the frames, as the
+    # reader does, so that a file gets the same reason either way
     if not re.search(r"Stream #.*Video:", text):
-        if "Input #" in text and "Stream #" in text:
-            raise OSError("does not contain any stream that is video: " + text)
+        if "Input #" in text:
+            raise OSError("Output file does not contain any stream: " + text)
         raise OSError(text)
-    return parse_ffmpeg_header(text)
+    try:
+        return parse_ffmpeg_header(text)
+    except Exception:  # a "video" stream without a size: no picture in it
+        raise OSError("Invalid data found when processing input: " + text) from None
 
 
 def _ffmpeg_frames_unguarded(path, count, indices) -> Iterator[Frame]:

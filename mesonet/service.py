@@ -12,8 +12,10 @@ With explain=true every face also gets its Grad-CAM map (hot = looks forged) as 
 explanations run inside the same analysis slot, so they count against the same queue.
 
 The model and the face detector load once, at start-up. Analyses run off the event
-loop on --workers threads; at most --queue requests wait, and one more is answered
-503 with Retry-After. Uploads go to temporary files that are always deleted; nothing
+loop in --workers processes (one: in the server's own process), each with its own face
+finder and scorers, as the scripts' --jobs; at most --queue requests wait, and one more
+is answered 503 with Retry-After. An analysis process that dies (killed, out of memory)
+costs only its request, answered 500 with the reason; another takes its place. Uploads go to temporary files that are always deleted; nothing
 is stored after the response; no name from the client ever reaches the file system.
 """
 

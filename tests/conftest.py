@@ -96,6 +96,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.shared)
 
 
+def mixed_inputs(fixtures, tmp_path) -> list:
+    """Videos, photos, a photo without a face and a broken file, in an order that
+    interleaves them: what a batch over a user's folder meets."""
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(300))
+    return [fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4", fixtures / "faces/obama.jpg",
+            bad, fixtures / "videos/short_hamilton_clip.mp4", fixtures / "faces/two_people.jpg",
+            fixtures / "faces/biden.jpg", fixtures / "no_face/skimage_coffee.png"]
+
+
+def rows_of(path) -> list[dict]:
+    """The rows of a CSV table ([] when it is not there yet)."""
+    import csv
+
+    if not Path(path).exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def run_script(*args, env=None, cwd=ROOT, timeout=600):
     """Run one of the project's scripts as a user would; returns CompletedProcess."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True,

@@ -4,32 +4,14 @@ exactly what an uninterrupted run writes, with nothing missing and nothing twice
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
 
 import pytest
 
-from conftest import kill_midway, run_script
+from conftest import kill_midway, mixed_inputs, rows_of, run_script
 
 
-def rows_of(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def inputs(fixtures, tmp_path) -> list:
-    bad = tmp_path / "broken.mp4"
-    bad.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(300))
-    return [fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4", fixtures / "faces/obama.jpg",
-            bad, fixtures / "videos/short_hamilton_clip.mp4", fixtures / "faces/two_people.jpg",
-            fixtures / "faces/biden.jpg", fixtures / "no_face/skimage_coffee.png"]
-
-
-@pytest.mark.slow
 def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp_path):
-    files = inputs(fixtures, tmp_path)
+    files = mixed_inputs(fixtures, tmp_path)
     common = ["--frames", "6", "--no-progress", "--all-faces"]
     whole = run_script("deepfakes_videos.py", *files, *common, "--output", tmp_path / "whole.csv",
                        "--frames-output", tmp_path / "whole_faces.csv", "--jobs", "1")
@@ -48,7 +30,7 @@ def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp
 
 @pytest.mark.slow
 def test_extract_faces_killed_midway_resumes_to_the_same_crops(fixtures, tmp_path):
-    files = inputs(fixtures, tmp_path)
+    files = mixed_inputs(fixtures, tmp_path)
     common = ["--frames", "6", "--no-progress", "--all-faces"]
     whole = run_script("extract_faces.py", *files, *common, "--output", tmp_path / "whole",
                        "--jobs", "1")

@@ -3,35 +3,20 @@ time, and a worker that dies costs only the file it held."""
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, post, run_script, serve
-
-
-def rows_of(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def inputs(fixtures, tmp_path) -> list:
-    bad = tmp_path / "broken.mp4"
-    bad.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(300))
-    return [fixtures / "videos/liveportrait_d0_frontal_face_3s.mp4", fixtures / "faces/obama.jpg",
-            bad, fixtures / "videos/short_hamilton_clip.mp4", fixtures / "faces/two_people.jpg",
-            fixtures / "no_face/skimage_coffee.png"]
+from conftest import ROOT, mixed_inputs, post, rows_of, run_script, serve
 
 
 def test_two_jobs_give_the_rows_and_crops_of_one(fixtures, tmp_path):
-    files = inputs(fixtures, tmp_path)
+    files = mixed_inputs(fixtures, tmp_path)
     for jobs in ("1", "2"):
         proc = run_script("deepfakes_videos.py", *files, "--frames", "3", "--all-faces",
                           "--jobs", jobs, "--no-progress", "--output", tmp_path / f"v{jobs}.csv",
@@ -58,7 +43,7 @@ def test_two_jobs_give_the_rows_and_crops_of_one(fixtures, tmp_path):
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_file_leaves_an_error_row_and_the_rest_scored(fixtures, tmp_path):
-    files = inputs(fixtures, tmp_path)
+    files = mixed_inputs(fixtures, tmp_path)
     common = ["--frames", "30", "--no-progress", "--output"]
     whole = run_script("deepfakes_videos.py", *files, *common, tmp_path / "whole.csv",
                        "--jobs", "1")
