@@ -10,6 +10,7 @@ import pytest
 from conftest import kill_midway, mixed_inputs, rows_of, run_script
 
 
+@pytest.mark.slow
 def test_deepfakes_videos_killed_midway_resumes_to_the_same_result(fixtures, tmp_path):
     files = mixed_inputs(fixtures, tmp_path)
     common = ["--frames", "6", "--no-progress", "--all-faces"]

@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT, mixed_inputs, post, rows_of, run_script, serve
 
 
+@pytest.mark.slow
 def test_two_jobs_give_the_rows_and_crops_of_one(fixtures, tmp_path):
     files = mixed_inputs(fixtures, tmp_path)
     for jobs in ("1", "2"):
