@@ -253,14 +253,9 @@ def combination_to_onnx(members: list, rule: str = "min", input_dtype: str = "ui
     return proto
 
 
-_DEFAULT_THREADS: int | None = None
-
-
-def set_default_threads(threads: int | None) -> None:
-    """ONNX Runtime's threads per session made after this (None: one per core). Worker
-    processes (mesonet.workers) share the cores out this way."""
-    global _DEFAULT_THREADS
-    _DEFAULT_THREADS = threads
+#: ONNX Runtime's threads per session, when set (worker processes share the cores out
+#: this way: mesonet.workers sets it in each worker); otherwise one per core
+THREADS_VARIABLE = "MESONET_ONNX_THREADS"
 
 
 def _session(source, threads: int | None = None):
@@ -268,7 +263,7 @@ def _session(source, threads: int | None = None):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    threads = threads or _DEFAULT_THREADS
+    threads = threads or int(os.environ.get(THREADS_VARIABLE, "0") or 0)
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

@@ -98,10 +98,8 @@ def _worker_main(conn, setup, setup_args, task, threads):
     """A worker: set up once, then answer (key, item) with (key, ok, result or reason)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _follow_parent()
-    if threads:
-        from mesonet import scoring
-
-        scoring.set_default_threads(threads)
+    if threads:  # this worker's share of the cores (mesonet.scoring reads it)
+        os.environ["MESONET_ONNX_THREADS"] = str(threads)
     try:
         state = setup(*setup_args)
     except BaseException as e:  # the parent reports it; nothing else can be done here
