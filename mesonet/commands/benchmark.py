@@ -86,6 +86,10 @@ def main(argv=None) -> int:
             print(f"  unreadable: {e['source']}: {e['error']}", file=sys.stderr)
         return 0
     if args.action == "paper":
+        if args.train:
+            from mesonet import extras
+
+            extras.require("mesonet benchmark paper --train", "train")
         weights = list(args.weights)
         for model in args.train:
             from mesonet.training import train
