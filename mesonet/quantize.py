@@ -111,10 +111,11 @@ def quantize(graph: bytes, faces: np.ndarray, method: str = "minmax") -> bytes:
 
 def auc(scores, labels) -> float:
     """Area under the ROC curve of P(real) for labels 1 = real (ties count a half)."""
-    from scipy.stats import rankdata
-
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(bool)
-    ranks = rankdata(scores)
+    scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels).astype(bool).ravel()
+    # average ranks, 1-based, ties sharing theirs (numpy only: the base install has no scipy)
+    _, where, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2)[where]
     n_pos, n_neg = labels.sum(), (~labels).sum()
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
