@@ -306,6 +306,8 @@ class Analyzer:
                 explain: bool = False) -> dict:
         from mesonet import zoo
 
+        # loaded here once per weights even when a worker scores: weights that cannot be
+        # had are a 503 before any work, and explanations need them in this process
         classifier = self.get_classifier(weights)
         result = self._extract(path, weights, frames)
         maps = None

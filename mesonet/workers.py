@@ -111,10 +111,7 @@ def _worker_main(conn, setup, setup_args, task, threads):
             message = conn.recv()
         except (EOFError, OSError):
             return
-        if message is None:  # done: say how much memory this worker took at its peak
-            import resource
-
-            conn.send(("bye", True, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        if message is None:  # done
             return
         key, item = message
         try:
@@ -184,8 +181,6 @@ class WorkerPool:
         self._failure: str | None = None
         self._setup_failures = 0
         self._next_key = 0
-        #: each worker's peak resident memory (MB), filled in by close()
-        self.peak_rss_mb: list[int] = []
         self._workers = [self._start() for _ in range(jobs)]
         self._thread = threading.Thread(target=self._dispatch, name="mesonet-pool", daemon=True)
         self._thread.start()
@@ -244,15 +239,6 @@ class WorkerPool:
             except (OSError, ValueError):
                 pass
         for w in self._workers:
-            try:
-                while w.conn.poll(5):
-                    key, _, value = w.conn.recv()
-                    if key == "bye":
-                        self.peak_rss_mb.append(round(value))
-                        logger.debug("worker %d: peak memory %.0f MB", w.process.pid, value)
-                        break
-            except (EOFError, OSError, ValueError):
-                pass
             w.process.join(timeout=5)
             if w.process.is_alive():
                 w.process.kill()
