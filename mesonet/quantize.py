@@ -109,20 +109,11 @@ def quantize(graph: bytes, faces: np.ndarray, method: str = "minmax") -> bytes:
         return out.read_bytes()
 
 
-def auc(scores, labels) -> float:
-    """Area under the ROC curve of P(real) for labels 1 = real (ties count a half)."""
-    scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels).astype(bool).ravel()
-    # average ranks, 1-based, ties sharing theirs (numpy only: the base install has no scipy)
-    _, where, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    ranks = ((ends - counts + 1 + ends) / 2)[where]
-    n_pos, n_neg = labels.sum(), (~labels).sum()
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def parity(float_scores, int8_scores, labels, op) -> dict:
     """How far int8 is from float32 on the same faces: max |delta P(real)|, both AUCs and
     their difference, the share of verdicts (at operating point `op`) that change."""
+    from mesonet.training.calibration import auc
+
     a, b = np.ravel(float_scores), np.ravel(int8_scores)
     changed = np.mean([op.verdict(x) != op.verdict(y) for x, y in zip(a, b)])
     auc_a, auc_b = auc(a, labels), auc(b, labels)

@@ -160,6 +160,7 @@ def test_dfdc_keeps_a_fake_with_its_original(tmp_path, fixtures):
 
 def test_known_answers_of_the_tables():
     from mesonet.training import benchmarks as b
+    from mesonet.training.calibration import auc
 
     scores = np.array([0.9, 0.8, 0.3, 0.6, 0.2, 0.1])
     labels = np.array([1, 1, 1, 0, 0, 0])
@@ -168,9 +169,9 @@ def test_known_answers_of_the_tables():
     videos = ["a", "a", "b", "c", "c", "d"]
     vs, vl = b.video_scores(scores, labels, videos)
     assert np.allclose(vs, [0.85, 0.3, 0.4, 0.1]) and list(vl) == [1, 1, 0, 0]
-    assert b.auc_or_none(scores, labels) == pytest.approx(8 / 9)
-    assert b.auc_or_none(vs, vl) == pytest.approx(3 / 4)
-    assert b.auc_or_none(scores[:3], labels[:3]) is None  # one class: no AUC
+    assert auc(scores, labels) == pytest.approx(8 / 9)
+    assert auc(vs, vl) == pytest.approx(3 / 4)
+    assert auc(scores[:3], labels[:3]) is None  # one class: no AUC
 
 
 @pytest.mark.slow
@@ -209,6 +210,7 @@ def test_prepare_then_both_tables_on_the_ffpp_tree(ffpp_tree, tmp_path, referenc
     assert "Meso4 (DeepfakeBench)" in cross.stdout and "0.6077" in cross.stdout
     from mesonet import scorers
     from mesonet.training import benchmarks as b
+    from mesonet.training.calibration import auc
 
     faces, labels, videos = b.load_split(out, "test")
     assert sorted(set(videos)) == ["manipulated_sequences/FaceSwap/c23/videos/634_660.mp4",
@@ -217,5 +219,5 @@ def test_prepare_then_both_tables_on_the_ffpp_tree(ffpp_tree, tmp_path, referenc
     table = json.loads((tmp_path / "paper.json").read_text())["rows"][0]
     assert table["frame"]["overall"] == pytest.approx(((p > 0.5) == labels.astype(bool)).mean())
     cell = json.loads((tmp_path / "cross.json").read_text())["rows"][0]["datasets"]["ffpp-c23"]
-    assert cell["frame_auc"] == pytest.approx(b.auc_or_none(p, labels))
+    assert cell["frame_auc"] == pytest.approx(auc(p, labels))
     assert cell["faces"] == len(p) and cell["videos"] == 2

@@ -504,13 +504,6 @@ def accuracies(scores, labels, threshold: float = 0.5) -> dict:
     return out
 
 
-def auc_or_none(scores, labels):
-    from mesonet.quantize import auc
-
-    labels = np.asarray(labels)
-    return auc(scores, labels) if 0 < labels.sum() < labels.size else None
-
-
 def paper_table(corpus, weights, split: str = "test") -> tuple[str, list]:
     """The paper's table on a prepared dataset: per weights, accuracy per class and
     overall at frame level and video level. (text, rows)."""
@@ -541,6 +534,7 @@ def cross_table(corpora, weights, split: str = "test", trained_on: dict | None =
     """DeepfakeBench's form: frame AUC (and video AUC) per prepared dataset, one row per
     weights, DeepfakeBench's published rows beside. (text, rows)."""
     from mesonet import scorers
+    from mesonet.training.calibration import auc
 
     data = []
     for c in corpora:
@@ -555,8 +549,8 @@ def cross_table(corpora, weights, split: str = "test", trained_on: dict | None =
         for name, dataset, faces, labels, videos in data:
             p = scorer.predict(faces)[:, 0]
             vs, vl = video_scores(p, labels, videos)
-            row["datasets"][name] = {"dataset": dataset, "frame_auc": auc_or_none(p, labels),
-                                     "video_auc": auc_or_none(vs, vl), "faces": int(len(p)),
+            row["datasets"][name] = {"dataset": dataset, "frame_auc": auc(p, labels),
+                                     "video_auc": auc(vs, vl), "faces": int(len(p)),
                                      "videos": int(len(vs))}
         rows.append(row)
     fmt = lambda x: "  -   " if x is None else f"{x:.4f}"  # noqa: E731

@@ -229,3 +229,19 @@ def stacked(member_scores: np.ndarray, stacking: dict) -> np.ndarray:
     """P(real) of the stacked combination: sigmoid(w . logit(p_members) + b)."""
     z = np.asarray(stacking["weights"]) @ logit(member_scores) + stacking["bias"]
     return 1 / (1 + np.exp(-z))
+
+
+def auc(scores, labels) -> float | None:
+    """Area under the ROC curve of P(real) for labels 1 = real (tied scores count a half,
+    as scikit-learn's roc_auc_score); None when only one class is there. numpy only: the
+    base install scores and tabulates without scikit-learn or scipy."""
+    scores = np.asarray(scores, np.float64).ravel()
+    labels = np.asarray(labels).astype(bool).ravel()
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    if not n_pos or not n_neg:
+        return None
+    # average ranks, 1-based, tied scores sharing theirs
+    _, where, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2)[where]
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

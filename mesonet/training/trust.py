@@ -179,18 +179,12 @@ def report_level(rows, p, unseen: set, seen: set, level: str, target: float,
             "n_fake": int(len(scores)), "tpr_at_fpr_1": cal.tpr_at_fpr(y, pp, 0.01),
             "tpr_at_fpr_5": cal.tpr_at_fpr(y, pp, 0.05),
             "caught_at_point": float((scores <= point.fake_at_most).mean()),
-            "auc": _auc(y, pp)}
+            "auc": cal.auc(pp, y)}
     y_all = np.r_[np.ones(len(all_real)), np.zeros(sum(len(s) for s in fake.values()))]
     p_all = np.concatenate([all_real, *fake.values()]) if fake else all_real
     ece, table = cal.expected_calibration_error(y_all, p_all)
     out["ece"], out["reliability"] = ece, table
     return out
-
-
-def _auc(y, p) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, p)) if len(set(np.asarray(y).tolist())) == 2 else None
 
 
 def told_table(name: str, level: dict) -> str:
