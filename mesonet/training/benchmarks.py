@@ -111,6 +111,7 @@ class Found:
                 kinds.setdefault(kind, []).append(name or m)
             lines.append("  missing (named by the split files or lists, not on disk; prepared "
                          "for what is there): " + "; ".join(
+                             f"{kind} (the whole folder)" if names == ["(all)"] else
                              f"{kind} {len(names)} ({', '.join(names[:4])}"
                              f"{' ...' if len(names) > 4 else ''})" for kind, names in kinds.items()))
         lines += [f"  {n}" for n in self.notes]
