@@ -132,8 +132,9 @@ def add_jobs_option(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--jobs", type=parse_jobs, default=usable_cores(),
                    help="files processed at once, each worker loading the model and the face "
-                        "finder once (default: the usable cores, here %(default)s; 1: one file "
-                        "at a time in this process). Rows and their order do not depend on it")
+                        "finder once (default: the usable cores, here %(default)s; at most one "
+                        "worker per two files; 1: one file at a time in this process). Rows "
+                        "and their order do not depend on it")
 
 
 def add_common_options(p: argparse.ArgumentParser) -> None:

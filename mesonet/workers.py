@@ -127,12 +127,20 @@ def _worker_main(conn, setup, setup_args, task, threads):
             conn.send((key, False, f"the worker's answer could not be sent back: {e}"))
 
 
+def pool_size(jobs: int, n_items: int) -> int:
+    """Worker processes worth starting for n_items with --jobs `jobs`: at most one per two
+    items (starting a worker, which loads the model and the face finder, costs about as
+    much as one file: two photos are done sooner in the caller's process). 1 or less: none,
+    the caller's process does the work."""
+    return min(jobs, n_items // 2)
+
+
 def run_each(items, jobs: int, setup, setup_args: tuple, task, state=None, label=str):
-    """(item, task's result or WorkerError) for each item, in order: in this process when
-    jobs is 1 or there is one item (with `state`, or setup's), else in a WorkerPool of
-    min(jobs, len(items)) workers."""
+    """(item, task's result or WorkerError) for each item, in order: in a WorkerPool of
+    pool_size(jobs, len(items)) workers, or, when that is 1 or less, in this process (with
+    `state`, or setup's)."""
     items = list(items)
-    jobs = min(jobs, len(items))
+    jobs = pool_size(jobs, len(items))
     if jobs <= 1:
         state = setup(*setup_args) if state is None and items else state
         for item in items:

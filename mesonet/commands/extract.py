@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     from mesonet.media import list_media
     from mesonet.outputs import (atomic_write_text, name_fields, printable, remove_stale,
                                  write_results)
-    from mesonet.workers import WorkerError, run_each
+    from mesonet.workers import WorkerError, pool_size, run_each
 
     output = Path(args.output)
     if remove_stale(output, recursive=True):  # a killed run's half-written files
@@ -160,7 +160,7 @@ def main(argv=None) -> int:
         output.mkdir(parents=True, exist_ok=True)
         atomic_write_text(settings_path, json.dumps(settings))
     jobs = [(s, output, args.frames, args.all_faces) for s in todo]
-    here = FaceFinder(args.detector) if todo and min(args.jobs, len(todo)) <= 1 else None
+    here = FaceFinder(args.detector) if todo and pool_size(args.jobs, len(todo)) <= 1 else None
     outcomes = run_each(jobs, args.jobs, worker_setup, (args.detector, args.verbose),
                         worker_task, state=here, label=lambda job: printable(job[0]))
     failed = []

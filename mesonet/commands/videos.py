@@ -177,7 +177,7 @@ def main(argv=None) -> int:
     from mesonet.faces import FaceFinder
     from mesonet.media import list_media
     from mesonet.pipeline import FACE_COLUMNS, VIDEO_COLUMNS, VideoResult, face_rows, video_row
-    from mesonet.workers import WorkerError, run_each
+    from mesonet.workers import WorkerError, pool_size, run_each
 
     for path in filter(None, (args.output, args.frames_output)):
         remove_stale(path)  # what a killed run was writing
@@ -197,7 +197,8 @@ def main(argv=None) -> int:
             "frames": args.frames, "detector": args.detector, "precision": args.precision,
             "p_real_meaning": P_REAL_MEANING}
     jobs = [(s, args.frames, args.all_faces, bool(args.explain)) for s in sources]
-    here = (classifier, FaceFinder(args.detector)) if min(args.jobs, len(jobs)) <= 1 else None
+    here = (classifier, FaceFinder(args.detector)) if pool_size(args.jobs, len(jobs)) <= 1 \
+        else None
     outcomes = run_each(jobs, args.jobs, worker_setup,
                         (args.weights, args.model, args.runtime, args.precision, args.detector,
                          args.verbose),
