@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 
 import numpy as np
 
@@ -93,7 +94,8 @@ class FaceFinder:
     left) in source pixels.
     """
 
-    def __init__(self, detector: str = "hog", cnn_rescue: bool = True):
+    def __init__(self, detector: str = "hog", cnn_rescue: bool = True,
+                 cores: int | None = None):
         if detector not in DETECTORS:
             raise ValueError(f"Unknown detector {detector!r}; known detectors: "
                              f"{', '.join(DETECTORS)}")
@@ -111,6 +113,14 @@ class FaceFinder:
         # HOG misses profiles and strongly tilted heads; when it loses a face it saw in the
         # previous sampled frame, dlib's CNN looks once in the small zone around it
         self.cnn_rescue = cnn_rescue and detector == "hog"
+        # with a core to spare, the costliest search of a lost face (two upsamplings of the
+        # whole frame) starts on a thread while the cheaper ones run: dlib's HOG lets go
+        # of the GIL, its CNN does not, so the two overlap. cores: this process's share
+        # (None: mesonet.workers.process_cores); the thread starts with the first track()
+        from mesonet.workers import process_cores
+
+        self.spare_core = (cores or process_cores()) >= 2 and detector == "hog"
+        self._helper = self._helper_busy = None  # the spare core's thread and its last task
         self.reset()
 
     def reset(self) -> None:
@@ -124,16 +134,8 @@ class FaceFinder:
         return self._fr.face_locations(image, number_of_times_to_upsample=upsample,
                                        model=model)
 
-    def detect_full(self, frame: np.ndarray):
-        """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE.
-
-        Cheapest first: one upsampling; then, for a dark frame, a brightened copy (only that
-        once the face is lost); then, for a small frame just after a face was lost, two
-        upsamplings as the original did (faces down to ~20 px). The original kept trying
-        that for 3 frames; here a scene with no face pays for it once. After NO_FACE_ACCELERATION frames without a face,
-        only a half-size copy is searched (one upsampling, brightened if dark): the
-        original's no-face acceleration, which finds faces from about 80 px up.
-        """
+    def _full_attempts(self, frame: np.ndarray):
+        """(scale, [(image, upsample), ...]): detect_full's searches, cheapest first."""
         scale = min(1.0, DETECT_MAX_SIDE / max(frame.shape[:2]))
         if self.misses >= NO_FACE_ACCELERATION:
             scale /= 2
@@ -147,8 +149,53 @@ class FaceFinder:
             attempts = [(small, 1)] + ([(bright, 1)] if bright is not small else [])
             if scale == 1.0 and self.misses == 0:
                 attempts.append((small, 2))
-        for image, upsample in attempts:
-            boxes = self.detect(image, upsample)
+        return scale, attempts
+
+    def _start_costliest(self, frame: np.ndarray):
+        """detect_full's two-upsampling search of this frame, started on the spare core
+        (a future of its boxes), or None where detect_full would not make it."""
+        if not self.spare_core:
+            return None
+        _, attempts = self._full_attempts(frame)
+        image, upsample = attempts[-1]
+        if upsample < 2:
+            return None
+        if self._helper_busy is not None and not self._helper_busy.done():
+            return None  # still on a search that was not needed: no core to spare now
+        entering = threading.Event()
+        future = self._helper_busy = self._helper.submit(_hog_on_this_thread, image,
+                                                          upsample, entering)
+        # dlib's CNN, which may run next, holds the GIL: the thread must be inside dlib's
+        # HOG (which lets go of it) before that, or it would wait for the CNN to end
+        entering.wait(1.0)
+        return future
+
+    def _start_helper(self) -> None:
+        """The spare core's thread, with its own HOG detector loaded at once (0.25 s, on
+        that thread) so that the first search it is given does not wait for it."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="mesonet-hog")
+        self._helper_busy = self._helper.submit(_hog_on_this_thread, None, 0)
+
+    def detect_full(self, frame: np.ndarray, started=None):
+        """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE.
+
+        Cheapest first: one upsampling; then, for a dark frame, a brightened copy (only that
+        once the face is lost); then, for a small frame just after a face was lost, two
+        upsamplings as the original did (faces down to ~20 px). The original kept trying
+        that for 3 frames; here a scene with no face pays for it once. After
+        NO_FACE_ACCELERATION frames without a face, only a half-size copy is searched (one
+        upsampling, brightened if dark): the original's no-face acceleration, which finds
+        faces from about 80 px up. started: the future of the last search, begun on the
+        spare core by _start_costliest for the same frame.
+        """
+        scale, attempts = self._full_attempts(frame)
+        for n, (image, upsample) in enumerate(attempts):
+            if started is not None and n == len(attempts) - 1:
+                boxes = started.result()  # this very search, begun on the spare core
+            else:
+                boxes = self.detect(image, upsample)
             if boxes:
                 return [scale_box(b, scale, shape=frame.shape) for b in boxes]
         return []
@@ -203,7 +250,9 @@ class FaceFinder:
         """
         if self.detector == "original":
             return self._track_original(frame)
-        boxes = []
+        boxes, started = [], None
+        if self.spare_core and self._helper is None:  # a video's first frame: ready it now
+            self._start_helper()
         if self.last_box is not None:
             # after a frame the zone search lost and landmark tracking kept, the rotated
             # retries come after the landmarks, not before: they failed on that frame
@@ -215,6 +264,8 @@ class FaceFinder:
                 held = self._hold(frame)
                 if held is not None:
                     return held
+                # lost: the whole-frame search that costs most starts now, on the spare core
+                started = self._start_costliest(frame)
                 if not rotate_first:
                     boxes = self._detect_near(frame, self.last_box, rotate=True,
                                               upright=False)
@@ -223,7 +274,7 @@ class FaceFinder:
                 if not boxes and self.cnn_rescue:
                     boxes = self._detect_near(frame, self.last_box, "cnn")
         if not boxes:
-            boxes = self.detect_full(frame)
+            boxes = self.detect_full(frame, started)
         if not boxes:
             self.misses += 1
             return None
@@ -288,6 +339,27 @@ class FaceFinder:
     def landmarks(self, frame: np.ndarray, boxes):
         """68-point landmarks (face_recognition's dict of parts) for each box."""
         return self._fr.face_landmarks(frame, list(boxes))
+
+
+_thread_detectors = threading.local()
+
+
+def _hog_on_this_thread(image: np.ndarray | None, upsample: int, entering=None):
+    """face_recognition's HOG face_locations, with this thread's own dlib detector (one
+    detector shared between threads crashes dlib). image None: only load the detector."""
+    import dlib
+    import face_recognition
+
+    detector = getattr(_thread_detectors, "hog", None)
+    if detector is None:
+        detector = _thread_detectors.hog = dlib.get_frontal_face_detector()
+    if image is None:  # loading the detector is all
+        return []
+    api = face_recognition.api
+    if entering is not None:
+        entering.set()
+    return [api._trim_css_to_bounds(api._rect_to_css(r), image.shape)
+            for r in detector(image, upsample)]
 
 
 # --------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Images (any PIL mode, 16-bit and CMYK included) become uint8 RGB, H x W x 3. Videos are
 decoded once by ffmpeg (imageio-ffmpeg ships it), which passes on only the sampled
-frames. Animated GIF/WebP/APNG are read frame by frame with PIL, as videos. Which
+frames; where PyAV can give exactly those frames (MP4/MOV/MKV/WebM, 8-bit pictures that
+need no turning), it decodes them in-process instead, on a thread ahead of the caller,
+without decoding the frames nothing refers to. Animated GIF/WebP/APNG are read frame by frame with PIL, as videos. Which
 reader a file gets is decided by its content, not its name.
 """
 
@@ -16,6 +18,7 @@ import re
 import stat
 import struct
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -335,6 +338,153 @@ def _probe(path) -> dict:
         raise OSError("Invalid data found when processing input: " + text) from None
 
 
+# what the in-process decoder takes: containers that store each frame's presentation time,
+# 8-bit pixel formats whose conversion to RGB matches the ffmpeg program's (tested)
+_PYAV_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"}
+_PYAV_FORMATS = {"yuv420p", "yuv444p", "yuvj420p", "yuv422p"}
+
+
+class _NotForPyAV(Exception):
+    """A video the in-process decoder leaves to the ffmpeg program (named in the text)."""
+
+
+def _use_pyav() -> bool:
+    """Whether videos are decoded in-process by PyAV where it gives the ffmpeg program's
+    frames exactly (MESONET_DECODER=ffmpeg turns it off)."""
+    if os.environ.get("MESONET_DECODER", "").lower() == "ffmpeg":
+        return False
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _read_ahead(frames: Iterator[Frame], depth: int = 4) -> Iterator[Frame]:
+    """The frames of `frames`, decoded on a thread up to `depth` frames ahead, so decoding
+    (which lets go of the GIL) overlaps with finding faces in the frames given before.
+    An exception on the thread is raised here, at the frame it stopped on."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        box.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+            box.put(end)
+        except BaseException as e:  # handed to the consumer
+            box.put(e)
+        finally:
+            frames.close()
+
+    thread = threading.Thread(target=produce, name="mesonet-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = box.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a producer blocked on a full queue see the stop
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+def _round_half_away(x: Fraction) -> int:
+    """FFmpeg's AV_ROUND_NEAR_INF of an exact fraction."""
+    n = math.floor(abs(x) + Fraction(1, 2))
+    return n if x >= 0 else -n
+
+
+def _pyav_frames(path, fps: float, size, indices) -> Iterator[Frame]:
+    """The sampled frames, decoded in-process by PyAV, pixel for pixel those the ffmpeg
+    program pipes (same H.264/HEVC decoding, same conversion to RGB; the test suite compares
+    both on every fixture video), and faster: a frame that no other frame refers to (most
+    B-frames) is not decoded at all unless it is sampled (`skip_frame` per packet).
+
+    Frame i is the one ffmpeg's `fps` filter puts in slot i: the last frame whose
+    timestamp, less the file's start time, rounds to i or earlier at the nominal rate
+    (the first frame fills the slots before it). Anything this does not reproduce with
+    certainty (several video streams, a rotation, a rate that is no exact fraction, a
+    pixel format other than 8-bit 4:2:0, missing timestamps, slots past the last
+    frame) raises _NotForPyAV before a frame is given, or ends the generator early: the
+    caller decodes what is left with the ffmpeg program.
+    """
+    import av
+
+    rate = Fraction(repr(float(fps)))
+    if rate <= 0 or rate.numerator > 1_001_000 or rate.denominator > 1_001_000:
+        raise _NotForPyAV(f"frame rate {fps!r} is no exact fraction for ffmpeg's fps filter")
+    with av.open(str(path)) as container:
+        if container.format.name not in _PYAV_CONTAINERS:  # AVI and others: guessed pts
+            raise _NotForPyAV(f"container {container.format.name}")
+        videos = container.streams.video
+        if len(videos) != 1:
+            raise _NotForPyAV(f"{len(videos)} video streams")
+        stream = videos[0]
+        tb = stream.time_base
+        start = container.start_time or 0  # microseconds; ffmpeg subtracts it from every pts
+        offset = _round_half_away(Fraction(start, 1_000_000) / tb)
+        pts = sorted(p.pts for p in container.demux(stream) if p.size)
+        if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
+            raise _NotForPyAV("missing or repeated timestamps")
+    slots = [_round_half_away((p - offset) * tb * rate) for p in pts]
+    source = {}  # slot -> index of the frame (in display order) ffmpeg puts there
+    k = 0
+    for i in indices:
+        if i > slots[-1]:
+            break  # past the last frame's own slot: ffmpeg's end-of-stream rules decide
+        while k + 1 < len(slots) and slots[k + 1] <= i:
+            k += 1
+        source[i] = k
+    wanted = {pts[k]: [i for i in source if source[i] == k] for k in set(source.values())}
+    last = max(wanted) if wanted else None
+    known = set(pts)
+    width, height = size
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        ctx = stream.codec_context
+        checked = False
+        for packet in container.demux(stream):
+            ctx.skip_frame = "DEFAULT" if packet.pts in wanted or packet.pts is None else "NONREF"
+            for frame in ctx.decode(packet):
+                slots_here = wanted.get(frame.pts)
+                if not slots_here:
+                    if frame.pts not in known:
+                        raise _NotForPyAV(f"a decoded frame with timestamp {frame.pts} "
+                                          "that no packet has")
+                    continue
+                if not checked:
+                    if frame.format.name not in _PYAV_FORMATS or (frame.width, frame.height) != (width, height):
+                        raise _NotForPyAV(f"{frame.format.name} {frame.width}x{frame.height}")
+                    if frame.rotation:  # ffmpeg turns the picture upright; not done here
+                        raise _NotForPyAV(f"rotated by {frame.rotation} degrees")
+                    checked = True
+                image = frame.to_ndarray(format="rgb24")
+                for i in slots_here:
+                    yield Frame(i, i / fps, image)
+                if frame.pts == last:
+                    return
+
+
 def _ffmpeg_frames_unguarded(path, count, indices) -> Iterator[Frame]:
     import imageio_ffmpeg
 
@@ -351,6 +501,20 @@ def _ffmpeg_frames_unguarded(path, count, indices) -> Iterator[Frame]:
     indices = sorted(set(int(i) for i in indices))
     if not indices:
         raise MediaError(path, "video has no frames")
+    done = 0
+    if _use_pyav():
+        why = "slots past the last frame"  # where PyAV ends without an error
+        try:
+            for frame in _read_ahead(_pyav_frames(path, fps, (width, height), indices)):
+                yield frame
+                done += 1
+        except Exception as e:  # the ffmpeg program takes over where PyAV stopped
+            why = str(e)
+        indices = indices[done:]
+        if not indices:
+            return
+        logger.debug("%s: decoding with ffmpeg from frame %d on (%s)", printable(path),
+                     indices[0], why)
     # Frame i is the i-th frame at the container's nominal rate, as imageio (and so the
     # original) reads it: the fps filter makes variable-rate video constant first, then
     # select passes on only the sampled frames, so nothing else is converted or piped.
@@ -358,7 +522,7 @@ def _ffmpeg_frames_unguarded(path, count, indices) -> Iterator[Frame]:
     reader = imageio_ffmpeg.read_frames(
         str(path), pix_fmt="rgb24",
         output_params=["-vf", f"fps={fps!r}:start_time=0,select='{select}'", "-fps_mode", "passthrough"])
-    yielded = 0
+    yielded = done
     try:
         meta = next(reader)
         width, height = meta["size"]

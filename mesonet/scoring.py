@@ -24,6 +24,7 @@ import numpy as np
 
 from mesonet.architectures import BN_EPSILON, LAYERS
 from mesonet.contract import FACE_SIZE, RUNTIMES
+from mesonet.workers import CORES_VARIABLE, process_cores
 
 logger = logging.getLogger(__name__)
 
@@ -253,9 +254,6 @@ def combination_to_onnx(members: list, rule: str = "min", input_dtype: str = "ui
     return proto
 
 
-#: ONNX Runtime's threads per session, when set (worker processes share the cores out
-#: this way: mesonet.workers sets it in each worker); otherwise one per core
-THREADS_VARIABLE = "MESONET_ONNX_THREADS"
 
 
 def _session(source, threads: int | None = None):
@@ -263,7 +261,8 @@ def _session(source, threads: int | None = None):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    threads = threads or int(os.environ.get(THREADS_VARIABLE, "0") or 0)
+    if not threads and os.environ.get(CORES_VARIABLE):  # a pool worker's share of the cores
+        threads = process_cores()
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

@@ -44,6 +44,21 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: the cores this process may use, when set: the worker pool gives each worker its share
+#: (ONNX Runtime's threads and the face finder's spare core follow it)
+CORES_VARIABLE = "MESONET_CORES"
+
+
+def process_cores() -> int:
+    """This process's share of the cores: MESONET_CORES in a pool's worker, else all
+    usable ones."""
+    try:
+        return max(1, int(os.environ.get(CORES_VARIABLE, "0") or 0)) \
+            if os.environ.get(CORES_VARIABLE) else usable_cores()
+    except ValueError:
+        return usable_cores()
+
+
 def count_option(name: str):
     """The argparse type of a count of worker processes (--jobs, --workers): a positive
     whole number, with an error naming the option."""
@@ -98,8 +113,8 @@ def _worker_main(conn, setup, setup_args, task, threads):
     """A worker: set up once, then answer (key, item) with (key, ok, result or reason)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _follow_parent()
-    if threads:  # this worker's share of the cores (mesonet.scoring reads it)
-        os.environ["MESONET_ONNX_THREADS"] = str(threads)
+    if threads:  # this worker's share of the cores (scoring and faces read it)
+        os.environ[CORES_VARIABLE] = str(threads)
     try:
         state = setup(*setup_args)
     except BaseException as e:  # the parent reports it; nothing else can be done here
