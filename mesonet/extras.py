@@ -16,6 +16,7 @@ EXTRAS = {
            "imageio": "imageio", "imageio_ffmpeg": "imageio-ffmpeg", "PIL": "Pillow",
            "onnx": "onnx", "onnxruntime": "onnxruntime"},
     "plots": {"matplotlib": "matplotlib"},
+    "fast": {"av": "av"},
     "web": {"fastapi": "fastapi", "uvicorn": "uvicorn", "multipart": "python-multipart"},
     "ray": {"ray": "ray[data]"},
     "train": {"keras": "keras", "tensorflow": "tensorflow-cpu", "sklearn": "scikit-learn",

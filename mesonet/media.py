@@ -2,8 +2,8 @@
 
 Images (any PIL mode, 16-bit and CMYK included) become uint8 RGB, H x W x 3. Videos are
 decoded once by ffmpeg (imageio-ffmpeg ships it), which passes on only the sampled
-frames; where PyAV can give exactly those frames (MP4/MOV/MKV/WebM, 8-bit pictures that
-need no turning), it decodes them in-process instead, on a thread ahead of the caller,
+frames; where PyAV (the `fast` extra) can give exactly those frames (MP4/MOV/MKV/WebM,
+8-bit pictures that need no turning), it decodes them in-process instead, on a thread ahead of the caller,
 without decoding the frames nothing refers to. Animated GIF/WebP/APNG are read frame by frame with PIL, as videos. Which
 reader a file gets is decided by its content, not its name.
 """
@@ -349,8 +349,8 @@ class _NotForPyAV(Exception):
 
 
 def _use_pyav() -> bool:
-    """Whether videos are decoded in-process by PyAV where it gives the ffmpeg program's
-    frames exactly (MESONET_DECODER=ffmpeg turns it off)."""
+    """Whether videos are decoded in-process by PyAV (the `fast` extra) where it gives the
+    ffmpeg program's frames exactly (MESONET_DECODER=ffmpeg turns it off)."""
     if os.environ.get("MESONET_DECODER", "").lower() == "ffmpeg":
         return False
     try:

@@ -46,15 +46,17 @@ def onnx_classifier(record) -> scoring.OnnxClassifier:
 
 
 def load_scorer(weights, model: str | None = None, runtime: str = "auto",
-                precision: str = "float32"):
+                precision: str = "float32", quiet: bool = False):
     """A scorer for any weights: a name ('meso4-df', 'meso4-dfdc-or-gan', ...), a path, or a
     zoo.WeightsRecord. model: the architecture the caller expects (checked; default: the
     weights'). runtime: 'auto', 'onnx' or 'keras'. precision: 'int8' (ONNX Runtime's
-    quantized graph, mesonet.quantize) or, on the Keras path, float16/bfloat16."""
+    quantized graph, mesonet.quantize) or, on the Keras path, float16/bfloat16. quiet: no
+    warning about an int8 graph outside its parity bounds (a pool's workers: the command
+    that started them has warned once)."""
     record = zoo.resolve(weights)
     if record.architecture == zoo.COMBINATION:
         spec = zoo.combination(record.name)
-        members = [load_scorer(m, model, runtime, precision) for m in spec["members"]]
+        members = [load_scorer(m, model, runtime, precision, quiet) for m in spec["members"]]
         return scoring.Combination(record.name, members, spec["rule"])
     zoo.check_architecture(record, model)
     if precision == "int8":  # ONNX Runtime only: the quantized graph, or a clear error
@@ -68,7 +70,7 @@ def load_scorer(weights, model: str | None = None, runtime: str = "auto",
                                             {"uint8": zoo.int8_graph(record)})
         classifier.precision = "int8"
         parity = ((zoo.record_of(record.name) or {}).get("int8") or {}).get("parity")
-        if parity and not parity["within_bounds"]:
+        if parity and not parity["within_bounds"] and not quiet:
             logger.warning("The int8 graph of %s is less faithful than asked: on %d "
                            "validation faces it changed %.1f%% of verdicts and moved the AUC "
                            "by %+.4f (bounds: 1%%, 0.005; weights/%s.record.json); float32 "

@@ -4,6 +4,7 @@ core, which must not change a single face."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import subprocess
 import threading
@@ -15,6 +16,8 @@ import pytest
 from mesonet import media, pipeline
 
 FALLBACK = "decoding with ffmpeg from frame"
+needs_pyav = pytest.mark.skipif(importlib.util.find_spec("av") is None,
+                                reason="PyAV (the `fast` extra) is not installed")
 
 
 def _frames(path, monkeypatch, decoder, count=30, indices=None):
@@ -34,6 +37,7 @@ def _assert_same(path, monkeypatch, caplog, pyav: bool, count=30, indices=None):
         assert np.array_equal(a, b), f"{path.name}: frame {i} differs"
 
 
+@needs_pyav
 @pytest.mark.parametrize("name", ["videos/short_hamilton_clip.mp4",
                                   "videos/liveportrait_d0_frontal_face_3s.mp4",
                                   "videos_dev/dfdc_abofeumbvv_fake.mp4",
@@ -83,6 +87,7 @@ def encoded(fixtures, tmp_path_factory):
     return make
 
 
+@needs_pyav
 @pytest.mark.parametrize("name, pyav", [
     ("full_range.mp4", True), ("bframes_offset.mp4", True), ("variable_rate.mp4", True),
     ("rotated.mp4", False),
@@ -98,6 +103,7 @@ def test_encodings_decode_to_the_ffmpeg_programs_frames(encoded, monkeypatch, ca
         _assert_same(encoded(name), monkeypatch, caplog, pyav, count=None)
 
 
+@needs_pyav
 @pytest.mark.slow
 def test_slots_past_the_last_frame_are_left_to_the_ffmpeg_program(encoded, monkeypatch, caplog):
     """Indices past the end: PyAV gives what it is sure of, the ffmpeg program the rest
@@ -106,6 +112,7 @@ def test_slots_past_the_last_frame_are_left_to_the_ffmpeg_program(encoded, monke
                  count=None, indices=[0, 30, 74, 75, 90, 400])
 
 
+@needs_pyav
 def test_a_caller_that_stops_early_leaves_no_decoding_thread(fixtures, monkeypatch):
     monkeypatch.setenv("MESONET_DECODER", "")
     frames = media.iter_frames(fixtures / "videos_dev/dfdc_abofeumbvv_fake.mp4", 30)

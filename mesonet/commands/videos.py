@@ -97,7 +97,8 @@ def worker_setup(weights, model, runtime, precision, detector, verbose):
     from mesonet.faces import FaceFinder
 
     cli.setup_logging(verbose)
-    return scorers.load_scorer(weights, model, runtime, precision), FaceFinder(detector)
+    return (scorers.load_scorer(weights, model, runtime, precision, quiet=True),
+            FaceFinder(detector))
 
 
 def worker_task(state, job):
