@@ -120,7 +120,7 @@ class FaceFinder:
         from mesonet.workers import process_cores
 
         self.spare_core = (cores or process_cores()) >= 2 and detector == "hog"
-        self._helper = self._helper_busy = None  # the spare core's thread and its last task
+        self._spare = None  # its SpareCore, made with the first track()
         self.reset()
 
     def reset(self) -> None:
@@ -153,30 +153,13 @@ class FaceFinder:
 
     def _start_costliest(self, frame: np.ndarray):
         """detect_full's two-upsampling search of this frame, started on the spare core
-        (a future of its boxes), or None where detect_full would not make it."""
-        if not self.spare_core:
+        (a future of its boxes), or None where detect_full would not make it or the spare
+        core is still on a search nobody needed."""
+        if self._spare is None:
             return None
         _, attempts = self._full_attempts(frame)
         image, upsample = attempts[-1]
-        if upsample < 2:
-            return None
-        if self._helper_busy is not None and not self._helper_busy.done():
-            return None  # still on a search that was not needed: no core to spare now
-        entering = threading.Event()
-        future = self._helper_busy = self._helper.submit(_hog_on_this_thread, image,
-                                                          upsample, entering)
-        # dlib's CNN, which may run next, holds the GIL: the thread must be inside dlib's
-        # HOG (which lets go of it) before that, or it would wait for the CNN to end
-        entering.wait(1.0)
-        return future
-
-    def _start_helper(self) -> None:
-        """The spare core's thread, with its own HOG detector loaded at once (0.25 s, on
-        that thread) so that the first search it is given does not wait for it."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._helper = ThreadPoolExecutor(1, thread_name_prefix="mesonet-hog")
-        self._helper_busy = self._helper.submit(_hog_on_this_thread, None, 0)
+        return self._spare.start(image, upsample) if upsample == 2 else None
 
     def detect_full(self, frame: np.ndarray, started=None):
         """All faces in a whole frame, found on a copy downscaled to DETECT_MAX_SIDE.
@@ -251,8 +234,8 @@ class FaceFinder:
         if self.detector == "original":
             return self._track_original(frame)
         boxes, started = [], None
-        if self.spare_core and self._helper is None:  # a video's first frame: ready it now
-            self._start_helper()
+        if self.spare_core and self._spare is None:  # a video's first frame: ready it now
+            self._spare = SpareCore()
         if self.last_box is not None:
             # after a frame the zone search lost and landmark tracking kept, the rotated
             # retries come after the landmarks, not before: they failed on that frame
@@ -339,6 +322,29 @@ class FaceFinder:
     def landmarks(self, frame: np.ndarray, boxes):
         """68-point landmarks (face_recognition's dict of parts) for each box."""
         return self._fr.face_landmarks(frame, list(boxes))
+
+
+class SpareCore:
+    """A thread for dlib's HOG searches beside the caller's work, with its own detector
+    (loaded on that thread at once, 0.25 s, so that the first search does not wait for
+    it). One search at a time: a search nobody needed keeps it busy until it ends."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mesonet-hog")
+        self._busy = self._pool.submit(_hog_on_this_thread, None, 0)
+
+    def start(self, image: np.ndarray, upsample: int):
+        """A future of the search's boxes, or None while the thread is busy. Returns once
+        the search is inside dlib: dlib's CNN, which the caller may run next, holds the
+        GIL, and the thread would otherwise wait for it to end."""
+        if not self._busy.done():
+            return None
+        entering = threading.Event()
+        self._busy = self._pool.submit(_hog_on_this_thread, image, upsample, entering)
+        entering.wait(1.0)
+        return self._busy
 
 
 _thread_detectors = threading.local()
