@@ -5,7 +5,7 @@
 #   bash setup.sh --test   also pytest, Playwright, JAX and Ray, and Debian's chromium for the
 #                          browser test (installed with apt-get when run as root)
 # Needs Python 3.10-3.12 with its venv module (Debian/Ubuntu: apt install python3-venv).
-# First run: about 5-10 minutes and 2.4 GB in .venv (3.4 GB with --test); later runs: seconds.
+# First run: about 5-10 minutes and 2.5 GB in .venv (3.5 GB with --test); later runs: seconds.
 # Scoring only, without TensorFlow (about 0.5 GB): `pip install .` (README, "Install").
 # face_recognition 1.3.0 declares a dependency on `dlib`, which has no Linux wheel and would
 # start a long source build; we install the prebuilt `dlib-bin` and then face_recognition
@@ -42,7 +42,7 @@ reqs=requirements.txt
 [ "${1:-}" = "--test" ] && reqs=requirements-test.txt
 stamp=".venv/.installed-$(cat pyproject.toml requirements.txt "$reqs" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  say "installing $reqs into .venv (first time: several minutes, 2.4 GB; 3.4 GB with --test) ..."
+  say "installing $reqs into .venv (first time: several minutes, 2.5 GB; 3.5 GB with --test) ..."
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q --progress-bar off -r "$reqs"
   say "installing face_recognition 1.3.0 (without its dlib source build; dlib-bin is in)"
