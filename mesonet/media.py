@@ -479,6 +479,7 @@ def _pyav_frames(path, fps: float, size, indices) -> Iterator[Frame]:
                         raise _NotForPyAV(f"rotated by {frame.rotation} degrees")
                     checked = True
                 image = frame.to_ndarray(format="rgb24")
+                image.flags.writeable = False  # as the ffmpeg program's frames; slots share it
                 for i in slots_here:
                     yield Frame(i, i / fps, image)
                 if frame.pts == last:
