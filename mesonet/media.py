@@ -3,9 +3,10 @@
 Images (any PIL mode, 16-bit and CMYK included) become uint8 RGB, H x W x 3. Videos are
 decoded once by ffmpeg (imageio-ffmpeg ships it), which passes on only the sampled
 frames; where PyAV (the `fast` extra) can give exactly those frames (MP4/MOV/MKV/WebM,
-8-bit pictures that need no turning), it decodes them in-process instead, on a thread ahead of the caller,
-without decoding the frames nothing refers to. Animated GIF/WebP/APNG are read frame by frame with PIL, as videos. Which
-reader a file gets is decided by its content, not its name.
+8-bit pictures that need no turning), it decodes them in-process instead, on a thread
+ahead of the caller, without decoding the frames nothing refers to. Animated
+GIF/WebP/APNG are read frame by frame with PIL, as videos. Which reader a file gets is
+decided by its content, not its name.
 """
 
 from __future__ import annotations
@@ -415,17 +416,17 @@ def _round_half_away(x: Fraction) -> int:
 
 def _pyav_frames(path, fps: float, size, indices) -> Iterator[Frame]:
     """The sampled frames, decoded in-process by PyAV, pixel for pixel those the ffmpeg
-    program pipes (same H.264/HEVC decoding, same conversion to RGB; the test suite compares
-    both on every fixture video), and faster: a frame that no other frame refers to (most
+    program pipes (the same decoders and conversion to RGB; tests/test_decoding.py compares
+    both pixel for pixel), and faster: a frame that no other frame refers to (most
     B-frames) is not decoded at all unless it is sampled (`skip_frame` per packet).
 
     Frame i is the one ffmpeg's `fps` filter puts in slot i: the last frame whose
     timestamp, less the file's start time, rounds to i or earlier at the nominal rate
     (the first frame fills the slots before it). Anything this does not reproduce with
-    certainty (several video streams, a rotation, a rate that is no exact fraction, a
-    pixel format other than 8-bit 4:2:0, missing timestamps, slots past the last
-    frame) raises _NotForPyAV before a frame is given, or ends the generator early: the
-    caller decodes what is left with the ffmpeg program.
+    certainty (a container without stored timestamps, several video streams, a rotation,
+    a rate that is no exact fraction, a pixel format outside _PYAV_FORMATS, missing
+    timestamps, slots past the last frame) raises _NotForPyAV before a frame is given, or
+    ends the generator early: the caller decodes what is left with the ffmpeg program.
     """
     import av
 
@@ -473,7 +474,8 @@ def _pyav_frames(path, fps: float, size, indices) -> Iterator[Frame]:
                                           "that no packet has")
                     continue
                 if not checked:
-                    if frame.format.name not in _PYAV_FORMATS or (frame.width, frame.height) != (width, height):
+                    if frame.format.name not in _PYAV_FORMATS or \
+                            (frame.width, frame.height) != (width, height):
                         raise _NotForPyAV(f"{frame.format.name} {frame.width}x{frame.height}")
                     if frame.rotation:  # ffmpeg turns the picture upright; not done here
                         raise _NotForPyAV(f"rotated by {frame.rotation} degrees")

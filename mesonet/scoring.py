@@ -254,8 +254,6 @@ def combination_to_onnx(members: list, rule: str = "min", input_dtype: str = "ui
     return proto
 
 
-
-
 def _session(source, threads: int | None = None):
     import onnxruntime as ort
 

@@ -53,9 +53,8 @@ def process_cores() -> int:
     """This process's share of the cores: MESONET_CORES in a pool's worker, else all
     usable ones."""
     try:
-        return max(1, int(os.environ.get(CORES_VARIABLE, "0") or 0)) \
-            if os.environ.get(CORES_VARIABLE) else usable_cores()
-    except ValueError:
+        return max(1, int(os.environ[CORES_VARIABLE]))
+    except (KeyError, ValueError):
         return usable_cores()
 
 
