@@ -58,7 +58,8 @@ def test_the_scripts_score_in_int8_when_asked_and_say_so(reference, tmp_path):
         assert abs(rows["int8"][name] - score) < 0.25, name
 
 
-def test_int8_without_a_graph_or_on_keras_is_a_clear_error():
+def test_int8_without_a_graph_or_on_keras_is_a_clear_error(reference):
+    """(meso4-f2f and meso4-df are the authors' files: `reference` skips without ../shared.)"""
     from mesonet import scorers
 
     with pytest.raises(ValueError, match="No int8 graph for weights meso4-f2f: make one with "
